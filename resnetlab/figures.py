@@ -1,0 +1,84 @@
+"""Every figure and table of the course, drawn from recorded runs (the README's main job).
+
+Each :class:`FigureJob` draws one figure and says which recorded runs it still lacks, so
+``python -m resnetlab figures`` redraws everything it can in seconds, without a GPU, and
+lists the command that would produce each missing piece.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+from . import plots
+
+
+@dataclass
+class FigureResult:
+    name: str
+    paths: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # commands that would fill the gaps
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    name: str
+    title: str
+    draw: Callable[[Path, Path], FigureResult]  # (figures_dir, runs_dir) -> result
+
+
+def _complexity(figures_dir: Path, runs_dir: Path) -> FigureResult:
+    from .analysis.complexity import complexity_table
+
+    table = complexity_table()
+    result = FigureResult("r_fig3_complexity")
+    result.paths += plots.save_figure(plots.fig_complexity(table), result.name, figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    csv = figures_dir / "r_table1_complexity.csv"
+    table.round(4).to_csv(csv, index=False)
+    result.paths.append(csv)
+    return result
+
+
+def _diagrams(figures_dir: Path, runs_dir: Path) -> FigureResult:
+    from . import diagrams
+
+    result = FigureResult("diagrams")
+    for name, fn in [("r_fig2_residual_unit", diagrams.fig_residual_unit),
+                     ("r_fig5_basic_vs_bottleneck", diagrams.fig_basic_vs_bottleneck),
+                     ("im_fig2_shortcut_variants", diagrams.fig_shortcut_variants),
+                     ("im_fig4_activation_variants", diagrams.fig_activation_variants)]:
+        result.paths += plots.save_figure(fn(), name, figures_dir)
+    return result
+
+
+JOBS: list[FigureJob] = [
+    FigureJob("r_fig3_complexity", "R-Fig. 3 / R-Table 1: FLOPs and parameters, ours vs the paper", _complexity),
+    FigureJob("diagrams", "R-Fig. 2, R-Fig. 5, IM Fig. 2, IM Fig. 4: unit diagrams from the model layouts", _diagrams),
+]
+
+
+def make_figures(figures_dir: str | Path = "figures", runs_dir: str | Path = "data/runs",
+                 only: list[str] | None = None, progress: bool = True) -> list[FigureResult]:
+    """Draw every figure (or those named in ``only``) from recorded runs into ``figures_dir``."""
+    from tqdm.auto import tqdm
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg", force=False)
+    jobs = [j for j in JOBS if not only or j.name in only]
+    if only and len(jobs) != len(set(only)):
+        unknown = sorted(set(only) - {j.name for j in JOBS})
+        raise ValueError(f"unknown figure(s) {', '.join(unknown)}; valid: {', '.join(j.name for j in JOBS)}")
+    results = []
+    for job in tqdm(jobs, desc="figures", disable=not progress):
+        try:
+            results.append(job.draw(Path(figures_dir), Path(runs_dir)))
+        except Exception as exc:  # one broken figure must not stop the others
+            results.append(FigureResult(job.name, error=f"{type(exc).__name__}: {exc}"))
+        finally:
+            plt.close("all")
+    return results
