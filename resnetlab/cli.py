@@ -24,10 +24,81 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .models import list_models
+    from .runs import recorded_table, resolve_runs_dir
 
     print("Models the papers name (any 6n+2 / 9n+2 depth builds too):")
     for name, where in list_models().items():
         print(f"  {name:22} {where}")
+    try:
+        from .experiments import EXPERIMENTS
+    except ImportError:  # pragma: no cover - experiments arrive with the notebooks
+        EXPERIMENTS = {}
+    if EXPERIMENTS:
+        print("\nExperiments (python -m resnetlab reproduce NAME --profile P):")
+        for name, exp in EXPERIMENTS.items():
+            print(f"  {name:22} {exp.title}")
+    runs_dir = resolve_runs_dir(args.runs)
+    table = recorded_table(runs_dir)
+    print(f"\nRecorded runs in {runs_dir}: {len(table)}")
+    if len(table):
+        cols = ["model", "label", "profile", "seed", "status", "final_test_error", "data_source"]
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
+def _parse_value(text: str):
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(items: list[str] | None, what: str) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"error: {what} {item!r} must look like KEY=VALUE")
+        key, value = item.split("=", 1)
+        value = _parse_value(value)
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .data import DatasetNotFoundError
+    from .runs import get_or_train, make_config
+
+    try:
+        options = _pairs(args.option, "--option")
+        overrides = _pairs(args.set, "--set")
+        seeds = range(args.seed, args.seed + args.seeds)
+        configs = [make_config(args.model, profile=args.profile, seed=s, dataset=args.dataset,
+                               model_options=options, **overrides) for s in seeds]
+        for config in configs:
+            rec = get_or_train(config, runs=args.runs, data=args.data, device=args.device,
+                               save_weights=args.save_weights, progress=not args.no_progress)
+            err = rec.summary.get("final_test_error")
+            err_text = "n/a" if err is None else f"{err:.2f}%"
+            print(f"{rec.id}: {rec.status}, final test error {err_text}"
+                  + (f" ({rec.summary.get('failure_reason')})" if rec.failed else "")
+                  + f", {rec.summary.get('images_per_s', 0) or 0:.0f} images/s on {rec.summary.get('device')}")
+    except (DatasetNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .data import DatasetNotFoundError, load_cifar
+
+    try:
+        data = load_cifar(args.dataset, args.data, download=True)
+    except DatasetNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{data.source}: {len(data.train_labels)} training and {len(data.test_labels)} test images, cached")
     return 0
 
 
@@ -45,7 +116,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_figures)
 
     p = sub.add_parser("list", help="models, experiments and recorded runs")
+    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("train", help="train one model (or read its record if it exists)",
+                       description="Train MODEL with a profile's recipe and record the run in --runs. "
+                                   "An interrupted run resumes from its last checkpoint.")
+    p.add_argument("model", help="e.g. resnet20, plain56, preresnet164 (python -m resnetlab list)")
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1)")
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    p.add_argument("--data", default=None, help="data root (default: $RESNETLAB_DATA or data/)")
+    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
+    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="model option, e.g. shortcut=B, variant=exclusive_gating, gate_bias=-6 (repeatable)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="recipe override, e.g. iterations=1000 or compile=true (repeatable)")
+    p.add_argument("--save-weights", action="store_true", help="also record the final weights (fp16)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("download", help="download CIFAR through torchvision (needs a network)")
+    p.add_argument("dataset", choices=["cifar10", "cifar100"])
+    p.add_argument("--data", default=None, help="data root (default: $RESNETLAB_DATA or data/)")
+    p.set_defaults(func=_cmd_download)
     return parser
 
 

@@ -11,7 +11,7 @@ ours, never instead of ours. Sources:
   Recognition", ICLR 2015 (arXiv:1409.1556).
 
 Errors are percentages on the test set. ``FAIL`` marks a run the paper reports as failed
-(IM Table 1: "fail" means the test error is higher than 20% on CIFAR-10 after training).
+(IM Table 1 and its text).
 """
 
 from __future__ import annotations

@@ -50,7 +50,9 @@ def test_option_a_is_parameter_free_and_b_c_add_projections():
 
 @pytest.mark.parametrize("name,gflops", R_TABLE1_GFLOPS.items())
 def test_imagenet_macs_within_5_percent_of_paper(name, gflops):
-    macs = count_macs(build_model(name), (3, 224, 224)) / 1e9
+    with torch.device("meta"):  # counting needs shapes only
+        net = build_model(name)
+    macs = count_macs(net, (3, 224, 224)) / 1e9
     assert abs(macs / gflops - 1) < 0.05, (name, macs)
 
 

@@ -1,0 +1,175 @@
+"""The training engine: schedule, warm-up, learning, failure, resume, records."""
+
+import json
+import math
+import warnings
+
+import pytest
+import torch
+
+from resnetlab.data import load_cifar
+from resnetlab.runs import RecordError, find_records, get_or_train, load_record, make_config, run_id
+from resnetlab.train import PAPER, PROFILES, Recipe, get_recipe, learning_rate, train, wants_warmup
+
+TINY = {"widths": (4, 8, 16)}  # a ResNet-8 this narrow trains in a blink on CPU
+
+
+@pytest.fixture(scope="module")
+def arrays(tmp_path_factory):
+    from resnetlab.testing import fabricate_cifar
+
+    root = fabricate_cifar(tmp_path_factory.mktemp("data"), "cifar10", "pickle", n_train=256, n_test=64)
+    return load_cifar("cifar10", root, progress=False)
+
+
+def tiny_recipe(**kw):
+    base = dict(iterations=16, batch_size=32, milestones=(8, 12), eval_every=4, checkpoint_every=8, warmup="none")
+    return Recipe(**{**base, **kw})
+
+
+@pytest.mark.parametrize("it,lr", [(0, 0.1), (31_999, 0.1), (32_000, 0.01), (47_999, 0.01), (48_000, 0.001), (63_999, 0.001)])
+def test_learning_rate_at_the_schedule_boundaries(it, lr):
+    assert learning_rate(PAPER, it) == pytest.approx(lr)
+    assert learning_rate(PAPER, it, warming_up=True) == 0.01
+
+
+def test_profiles_follow_the_paper():
+    assert (PAPER.batch_size, PAPER.momentum, PAPER.weight_decay, PAPER.iterations) == (128, 0.9, 1e-4, 64_000)
+    assert PROFILES["quick"].iterations == 6400 and PROFILES["quick"].milestones == (3200, 4800)
+    with pytest.raises(ValueError, match="smoke, quick|paper"):
+        get_recipe("fast")
+
+
+def test_warmup_rule():
+    assert wants_warmup(PAPER, "resnet110") and wants_warmup(PAPER, "resnet1202")
+    assert not wants_warmup(PAPER, "resnet56")
+    assert wants_warmup(Recipe(warmup="fixed"), "resnet20")
+    assert not wants_warmup(Recipe(warmup="none"), "resnet110")
+
+
+def test_warmup_switches_when_training_error_drops(arrays):
+    # auto warm-up (R-Sec. 4.2) on a tiny net: lr 0.01 until the training error is below the threshold
+    r = tiny_recipe(warmup="auto", warmup_min_depth=8, warmup_threshold=99.0)
+    res = train("resnet8", arrays, r, model_options=TINY, progress=False)
+    assert res.summary["warmup_end"] == 10  # checked every 10 iterations
+    assert res.history.loc[res.history.iteration == 8, "lr"].item() == 0.01
+    assert res.history.loc[res.history.iteration == 12, "lr"].item() == pytest.approx(0.01)  # first milestone
+    # fixed warm-up (IM): exactly warmup_iterations
+    res = train("resnet8", arrays, tiny_recipe(warmup="fixed", warmup_iterations=6), model_options=TINY, progress=False)
+    assert res.summary["warmup_end"] == 6
+    assert res.history.lr.iloc[0] == 0.01
+
+
+def test_a_smoke_run_lowers_the_loss(arrays):
+    res = train("resnet8", arrays, tiny_recipe(iterations=32, milestones=(24, 28), eval_every=8), model_options=TINY,
+                progress=False)
+    h = res.history
+    assert list(h.columns) == ["iteration", "epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "wall_time"]
+    assert h.train_loss.iloc[-1] < h.train_loss.iloc[0]
+    assert res.summary["status"] == "complete"
+    assert res.summary["final_test_error"] == h.test_error.iloc[-1]  # final iterate, not the best
+
+
+def test_absurd_learning_rate_is_recorded_as_failed(arrays, tmp_path):
+    cfg = make_config("resnet8", profile="smoke", model_options=TINY, lr=1e6)
+    rec = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False)
+    assert rec.failed and "non-finite" in rec.summary["failure_reason"]
+    again = load_record(tmp_path / run_id(cfg))
+    assert again.failed and len(again.history) >= 1
+    assert math.isnan(again.final_test_error) or again.final_test_error >= 0
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_is_equivalent_to_an_uninterrupted_run(arrays, tmp_path):
+    # the dropout shortcut draws random masks: resume must restore the RNG too
+    opts = {**TINY, "variant": "dropout_shortcut"}
+    r = tiny_recipe()
+    whole = train("resnet8", arrays, r, model_options=opts, seed=3, progress=False)
+    ckpt = tmp_path / "ck.pt"
+    part = train("resnet8", arrays, r, model_options=opts, seed=3, checkpoint=ckpt, stop_after=8, progress=False)
+    assert part.summary["status"] == "interrupted" and ckpt.exists()
+    rest = train("resnet8", arrays, r, model_options=opts, seed=3, checkpoint=ckpt, progress=False)
+    a, b = _weights(whole.model), _weights(rest.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert rest.history.iteration.tolist() == whole.history.iteration.tolist()
+    assert rest.history.test_error.tolist() == whole.history.test_error.tolist()
+
+
+def test_a_corrupt_checkpoint_is_set_aside_not_used(arrays, tmp_path):
+    r = tiny_recipe(iterations=24, milestones=(12, 18))
+    ckpt = tmp_path / "ck.pt"
+    train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, stop_after=16, progress=False)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated
+    with pytest.warns(RuntimeWarning, match="unusable"):
+        res = train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, progress=False)
+    assert res.summary["status"] == "complete"
+    assert (tmp_path / "ck.pt.corrupt").exists()  # kept for inspection, nothing lost
+    assert res.history.iteration.tolist() == [4, 8, 12, 16, 20, 24]  # resumed from the previous checkpoint (8)
+
+
+def test_an_interrupted_run_never_looks_complete(arrays, tmp_path):
+    cfg = make_config("resnet8", profile="smoke", model_options=TINY)
+    rec = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False, stop_after=8)
+    assert rec.status == "interrupted"
+    with pytest.raises(RecordError, match="not a finished run"):
+        load_record(tmp_path / run_id(cfg))
+    assert find_records(tmp_path) == []
+    done = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False, save_weights=True)
+    assert done.status == "complete" and done.summary["iterations"] == PROFILES["smoke"].iterations
+    assert not (done.path / "checkpoints").exists()
+    assert [r.id for r in find_records(tmp_path)] == [run_id(cfg)]
+    # weights are half precision and load safely
+    state = torch.load(done.path / "weights.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    model = done.load_model()
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+    summary = json.loads((done.path / "summary.json").read_text())
+    for key in ("status", "final_test_error", "device", "torch_version", "wall_time_s", "images_per_s", "data_source"):
+        assert key in summary
+
+
+def test_get_or_train_reads_a_recorded_run_instead_of_training(arrays, tmp_path, monkeypatch):
+    cfg = make_config("resnet8", profile="smoke", model_options=TINY)
+    first = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False)
+    import resnetlab.runs as runs
+
+    monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("retrained a recorded run"))
+    again = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False)
+    assert again.summary == first.summary
+
+
+def test_run_ids_are_stable_and_config_sensitive():
+    a = make_config("resnet20", profile="quick", seed=0)
+    assert run_id(a) == run_id(make_config("resnet20", profile="quick", seed=0))
+    assert run_id(a) != run_id(make_config("resnet20", profile="quick", seed=1))
+    assert run_id(a) != run_id(make_config("resnet20", profile="quick", model_options={"shortcut": "B"}))
+    with pytest.raises(ValueError, match="6n\\+2"):
+        make_config("resnet21")
+    with pytest.raises(ValueError, match="valid choices"):
+        make_config("resnet20", model_options={"variant": "nope"})
+
+
+def test_cli_train_and_list(cifar_folder, tmp_path, capsys):
+    from resnetlab.cli import main
+
+    rc = main(["train", "resnet8", "--profile", "smoke", "--data", str(cifar_folder), "--runs", str(tmp_path / "runs"),
+               "--option", "widths=[4,8,16]", "--set", "iterations=8", "--set", "milestones=[4,6]",
+               "--set", "eval_every=4", "--set", "checkpoint_every=4", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "complete" in out and "test error" in out
+    assert main(["list", "--runs", str(tmp_path / "runs")]) == 0
+    assert "resnet8" in capsys.readouterr().out
+
+
+def test_cli_train_reports_missing_data(tmp_path, capsys):
+    from resnetlab.cli import main
+
+    rc = main(["train", "resnet20", "--profile", "smoke", "--data", str(tmp_path / "nothing"), "--runs", str(tmp_path)])
+    assert rc == 2
+    assert "RESNETLAB_DATA" in capsys.readouterr().err
