@@ -29,10 +29,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("Models the papers name (any 6n+2 / 9n+2 depth builds too):")
     for name, where in list_models().items():
         print(f"  {name:22} {where}")
-    try:
-        from .experiments import EXPERIMENTS
-    except ImportError:  # pragma: no cover - experiments arrive with the notebooks
-        EXPERIMENTS = {}
+    from .experiments import list_experiments
+
+    EXPERIMENTS = list_experiments()
     if EXPERIMENTS:
         print("\nExperiments (python -m resnetlab reproduce NAME --profile P):")
         for name, exp in EXPERIMENTS.items():
@@ -90,6 +89,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import time
+
+    from .data import DatasetNotFoundError
+    from .experiments import reproduce
+
+    t0 = time.perf_counter()
+    try:
+        collected = reproduce(args.experiment, args.profile, runs=args.runs, data=args.data, device=args.device,
+                              jobs=args.jobs, progress=not args.no_progress)
+    except (DatasetNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - t0
+    records = collected.all_records
+    images = sum((r.summary.get("iterations") or 0) * r.config["recipe"]["batch_size"] for r in records)
+    failed = [r for r in records if r.failed]
+    print(f"{args.experiment} ({args.profile}): {len(records)} runs recorded, {len(failed)} failed, "
+          f"{len(collected.missing)} missing; {wall:.0f} s wall")
+    if wall > 0 and images:
+        print(f"aggregate throughput (all runs in this call, recorded ones included): {images / wall:.0f} images/s")
+    for r in records:
+        err = r.summary.get("final_test_error")
+        print(f"  {r.label:40} seed {r.config['seed']}: {r.status:8} "
+              + ("n/a" if err is None else f"{err:.2f}%"))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from .data import DatasetNotFoundError, load_cifar
 
@@ -137,6 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-weights", action="store_true", help="also record the final weights (fp16)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("reproduce", help="train what one experiment (figure) still lacks",
+                       description="Train the runs an experiment needs in a profile; recorded runs are read, "
+                                   "interrupted ones resume. See `list` for the experiments.")
+    p.add_argument("experiment")
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once on the device (default 1)")
+    p.add_argument("--data", default=None, help="data root (default: $RESNETLAB_DATA or data/)")
+    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
+    try:
+        from .bench import add_arguments
+    except ImportError:  # pragma: no cover
+        add_arguments = None
+    if add_arguments is not None:
+        add_arguments(p)
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("download", help="download CIFAR through torchvision (needs a network)")
     p.add_argument("dataset", choices=["cifar10", "cifar100"])

@@ -62,6 +62,31 @@ JOBS: list[FigureJob] = [
 ]
 
 
+def _experiment_job(name: str, title: str) -> FigureJob:
+    def run(figures_dir: Path, runs_dir: Path) -> FigureResult:
+        from .experiments import draw
+
+        drawn = draw(name, "recorded", runs=runs_dir, figures_dir=figures_dir, show_missing=False)
+        from .experiments import collect
+
+        collected = collect(name, "recorded", runs_dir)
+        result = FigureResult(name)
+        result.paths += [figures_dir / f"{stem}.png" for stem in drawn.figures]
+        result.paths += [figures_dir / f"{stem}.csv" for stem in drawn.tables]
+        if collected.missing:
+            result.missing.append(f"{collected.command()}  ({len(collected.missing)} runs)")
+        return result
+
+    return FigureJob(name, title, run)
+
+
+def all_jobs() -> list[FigureJob]:
+    """The static figures above plus one job per registered experiment."""
+    from .experiments import list_experiments
+
+    return JOBS + [_experiment_job(e.name, e.title) for e in list_experiments().values() if e.draw is not None]
+
+
 def make_figures(figures_dir: str | Path = "figures", runs_dir: str | Path = "data/runs",
                  only: list[str] | None = None, progress: bool = True) -> list[FigureResult]:
     """Draw every figure (or those named in ``only``) from recorded runs into ``figures_dir``."""
@@ -69,10 +94,11 @@ def make_figures(figures_dir: str | Path = "figures", runs_dir: str | Path = "da
     import matplotlib.pyplot as plt
 
     matplotlib.use("Agg", force=False)
-    jobs = [j for j in JOBS if not only or j.name in only]
+    every = all_jobs()
+    jobs = [j for j in every if not only or j.name in only]
     if only and len(jobs) != len(set(only)):
-        unknown = sorted(set(only) - {j.name for j in JOBS})
-        raise ValueError(f"unknown figure(s) {', '.join(unknown)}; valid: {', '.join(j.name for j in JOBS)}")
+        unknown = sorted(set(only) - {j.name for j in every})
+        raise ValueError(f"unknown figure(s) {', '.join(unknown)}; valid: {', '.join(j.name for j in every)}")
     results = []
     for job in tqdm(jobs, desc="figures", disable=not progress):
         try:

@@ -1,0 +1,218 @@
+"""Experiments: which runs each figure needs, and how to get them.
+
+An :class:`Experiment` is one figure (or table) of a paper: a list of :class:`Arm` s (the
+curves or rows: "plain-20", "ResNet-110 (b_g=-6)"), each trained with a profile's recipe
+and a number of seeds, and a ``draw`` function that turns the collected records into
+figures and tables. The same experiment serves the notebook cell, ``python -m resnetlab
+figures`` and ``python -m resnetlab reproduce``.
+
+Profiles: ``smoke`` (seconds on CPU, tests), ``quick`` (a tenth of the schedule), ``paper``
+(the full schedule, 5 seeds), and ``recorded`` (read only: the best complete set of
+recorded runs, paper before quick; smoke runs are never drawn as results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from ..runs import Record, find_records, get_or_train, load_record, make_config, resolve_runs_dir, run_id
+from ..train import PROFILE_SEEDS
+
+TRAIN_PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("recorded", *TRAIN_PROFILES)
+#: Recorded runs are looked up in this order of preference.
+RECORDED_ORDER = ("paper", "quick")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One curve or table row of an experiment: a model with options and recipe changes."""
+
+    key: str
+    label: str
+    model: str
+    options: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)  # recipe overrides for every profile
+    smoke: dict[str, Any] = field(default_factory=dict)  # extra overrides for the smoke profile only
+    dataset: str = "cifar10"
+    save_weights: bool = False
+
+    def config(self, profile: str, seed: int) -> dict[str, Any]:
+        overrides = {**self.recipe, **(self.smoke if profile == "smoke" else {})}
+        return make_config(self.model, profile=profile, seed=seed, dataset=self.dataset,
+                           model_options=self.options, **overrides)
+
+
+@dataclass
+class Collected:
+    """The records of an experiment: ``records[arm.key]`` lists one record per seed found."""
+
+    experiment: "Experiment"
+    profile: str | None
+    records: dict[str, list[Record]]
+    missing: list[dict[str, Any]]
+
+    @property
+    def all_records(self) -> list[Record]:
+        return [r for rs in self.records.values() for r in rs]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def by_label(self) -> dict[str, list[Record]]:
+        return {arm.label: self.records.get(arm.key, []) for arm in self.experiment.arms}
+
+    def command(self) -> str:
+        return f"python -m resnetlab reproduce {self.experiment.name} --profile quick"
+
+
+@dataclass
+class Drawn:
+    figures: dict[str, Any] = field(default_factory=dict)  # file stem -> matplotlib Figure
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # file stem -> table
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    notebook: str
+    arms: tuple[Arm, ...]
+    draw: Callable[[Collected], Drawn] | None = None
+    seeds: dict[str, int] = field(default_factory=lambda: dict(PROFILE_SEEDS))
+
+    def configs(self, profile: str) -> list[tuple[Arm, dict[str, Any]]]:
+        if profile not in TRAIN_PROFILES:
+            raise ValueError(f"unknown training profile {profile!r}; valid choices: {', '.join(TRAIN_PROFILES)}")
+        return [(arm, arm.config(profile, seed)) for arm in self.arms for seed in range(self.seeds[profile])]
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def get_experiment(name: str) -> Experiment:
+    _load_all()
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; valid choices: {', '.join(EXPERIMENTS) or '(none)'}")
+    return EXPERIMENTS[name]
+
+
+def _load_all() -> None:
+    """Import the modules that register experiments (one per paper)."""
+    import importlib
+
+    for module in ("resnet_paper", "identity_mappings"):
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module}":
+                raise
+
+
+def _collect_profile(exp: Experiment, profile: str, root: Path) -> Collected:
+    records: dict[str, list[Record]] = {arm.key: [] for arm in exp.arms}
+    missing = []
+    for arm, config in exp.configs(profile):
+        try:
+            records[arm.key].append(load_record(root / run_id(config)))
+        except Exception:
+            missing.append(config)
+    return Collected(exp, profile, records, missing)
+
+
+def collect(name: str, profile: str = "recorded", runs: str | Path | None = None) -> Collected:
+    """The records an experiment has for ``profile``. With "recorded", the most complete
+    set among the paper and quick profiles (paper wins a tie)."""
+    exp = get_experiment(name)
+    root = resolve_runs_dir(runs)
+    if profile != "recorded":
+        return _collect_profile(exp, profile, root)
+    best = None
+    for p in RECORDED_ORDER:
+        c = _collect_profile(exp, p, root)
+        found = len(c.all_records)
+        if best is None or found > len(best.all_records):
+            best = c
+    assert best is not None
+    if not best.all_records:
+        best.profile = None
+    return best
+
+
+def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = None, data: str | Path | None = None,
+              device: str | None = None, jobs: int = 1, progress: bool = True, dataset: Any = None) -> Collected:
+    """Train whatever ``name`` still lacks in ``profile`` (finished runs are read, not retrained;
+    interrupted ones resume), then return everything collected.
+
+    ``jobs > 1`` trains that many runs at once on one device (separate processes,
+    :mod:`resnetlab.parallel`)."""
+    exp = get_experiment(name)
+    if profile == "recorded":
+        return collect(name, profile, runs)
+    todo = [(arm, c) for arm, c in exp.configs(profile)]
+    if jobs > 1:
+        from ..parallel import train_many
+
+        train_many([c for _, c in todo], jobs=jobs, runs=runs, data=data, device=device,
+                   save_weights=[arm.save_weights for arm, _ in todo], progress=progress)
+    else:
+        from tqdm.auto import tqdm
+
+        arrays: dict[str, Any] = {}
+        for arm, config in tqdm(todo, desc=name, disable=not progress or len(todo) < 2, unit="run"):
+            if dataset is None and config["dataset"] not in arrays:
+                from ..data import load_cifar
+
+                root = resolve_runs_dir(runs) / run_id(config)
+                if (root / "summary.json").exists():
+                    continue
+                arrays[config["dataset"]] = load_cifar(config["dataset"], data, progress=progress)
+            get_or_train(config, runs=runs, data=data, dataset=dataset or arrays.get(config["dataset"]),
+                         device=device, save_weights=arm.save_weights, progress=progress)
+    return collect(name, profile, runs)
+
+
+def draw(name: str, profile: str = "recorded", *, runs: str | Path | None = None,
+         figures_dir: str | Path | None = "figures", train: bool = False, data: str | Path | None = None,
+         device: str | None = None, show_missing: bool = True) -> Drawn:
+    """The notebook's one call per figure: collect (or, with ``train=True`` and a training
+    profile, reproduce) the experiment's runs, draw its figures and tables, save them to
+    ``figures_dir`` (PNG+PDF, tables as CSV) unless it is ``None``, and return them."""
+    from .. import plots
+
+    exp = get_experiment(name)
+    if train and profile != "recorded":
+        collected = reproduce(name, profile, runs=runs, data=data, device=device)
+    else:
+        collected = collect(name, profile, runs)
+    if show_missing and collected.missing:
+        print(f"{name}: {len(collected.missing)} of {len(collected.missing) + len(collected.all_records)} runs "
+              f"not recorded yet; to record them: {collected.command()}")
+    drawn = exp.draw(collected) if exp.draw else Drawn()
+    if figures_dir is not None:
+        out = Path(figures_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for stem, fig in drawn.figures.items():
+            plots.save_figure(fig, stem, out)
+        for stem, table in drawn.tables.items():
+            table.to_csv(out / f"{stem}.csv", index=False)
+    return drawn
+
+
+def list_experiments() -> dict[str, Experiment]:
+    _load_all()
+    return dict(EXPERIMENTS)
+
+
+__all__ = ["Arm", "Collected", "Drawn", "Experiment", "EXPERIMENTS", "PROFILES", "collect", "draw", "get_experiment",
+           "list_experiments", "register", "reproduce"]
