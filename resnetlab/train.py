@@ -64,6 +64,8 @@ class Recipe:
     precision: str = "auto"
     channels_last: str = "auto"  # "auto": on CUDA only
     compile: bool = False
+    #: activation checkpointing segments per stage (0: off); for ResNet-1001/1202 on small GPUs
+    activation_checkpointing: int = 0
     #: a run is "failed" when its training error is still at chance this long after warm-up
     diverge_after_fraction: float = 0.25
 
@@ -321,6 +323,10 @@ def train(
 
     torch.manual_seed(seed)
     model = build_model(model_name, **model_options).to(device)
+    if recipe.activation_checkpointing:
+        if not hasattr(model, "set_activation_checkpointing"):
+            raise ValueError(f"{model_name} does not support activation checkpointing (ResNets do)")
+        model.set_activation_checkpointing(recipe.activation_checkpointing)
     if use_cl:
         model = model.to(memory_format=torch.channels_last)
     optimizer = _optimizer(model, recipe, device)

@@ -173,3 +173,17 @@ def test_cli_train_reports_missing_data(tmp_path, capsys):
     rc = main(["train", "resnet20", "--profile", "smoke", "--data", str(tmp_path / "nothing"), "--runs", str(tmp_path)])
     assert rc == 2
     assert "RESNETLAB_DATA" in capsys.readouterr().err
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    from resnetlab.models import build_model
+
+    x = torch.randn(4, 3, 32, 32)
+    grads = []
+    for segments in (0, 2):
+        torch.manual_seed(0)
+        net = build_model("resnet20")
+        net.set_activation_checkpointing(segments)
+        net(x).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
