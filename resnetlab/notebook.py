@@ -57,8 +57,11 @@ def _show(drawn: Drawn) -> None:
         from IPython.display import display
     except ImportError:  # pragma: no cover - outside IPython
         return
+    import matplotlib.pyplot as plt
+
     for fig in drawn.figures.values():
         display(fig)
+        plt.close(fig)  # shown once: the inline backend would draw open figures again
     for table in drawn.tables.values():
         display(table)
 

@@ -37,6 +37,11 @@ R_TABLE1_GFLOPS: dict[str, float] = {
 #: VGG Table 2: number of parameters in millions (R gives none for the ImageNet ResNets).
 VGG_TABLE2_PARAMS_M: dict[str, float] = {"vgg11": 133.0, "vgg13": 133.0, "vgg16": 138.0, "vgg19": 144.0}
 
+#: VGG Sec. 3.1: the training recipe (mini-batch 256, momentum 0.9, weight decay 5e-4,
+#: "The learning rate was initially set to 10^-2"). VGG trained net A (VGG-11) from random
+#: initialisation and initialised the deeper nets from it.
+VGG_RECIPE: dict[str, float] = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 256}
+
 #: R-Table 6 and IM Sec. 4-5: parameter counts of the CIFAR nets, in millions.
 CIFAR_PARAMS_M: dict[str, float] = {
     "resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85,

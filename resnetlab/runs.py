@@ -16,6 +16,7 @@ Unfinished runs keep ``checkpoints/`` in the same folder (git-ignored) and resum
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -45,13 +46,22 @@ def make_config(model: str, *, profile: str = "quick", seed: int = 0, dataset: s
     """The config of one run: model, options, dataset, the profile's recipe (with
     ``recipe_overrides``), seed. Raises ``ValueError`` for an unknown model/option/profile."""
     options = dict(model_options or {})
-    with torch.device("meta"):  # validate names and options early, without allocating weights
-        build_model(model, **options)
+    _validate_model(model, json.dumps(options, sort_keys=True, default=list))
     if dataset not in ("cifar10", "cifar100"):
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: cifar10, cifar100")
     recipe = get_recipe(profile, **recipe_overrides)
     return {"model": model, "model_options": options, "dataset": dataset, "profile": profile,
             "seed": int(seed), "recipe": recipe.to_dict()}
+
+
+@functools.lru_cache(maxsize=512)
+def _validate_model(model: str, options_json: str) -> None:
+    """Build once on the meta device (no weights allocated) so a bad name or option fails
+    before any training; cached, since experiments ask for the same nets again and again."""
+    options = json.loads(options_json)
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    with torch.device("meta"):
+        build_model(model, **options)
 
 
 def _canonical(config: dict[str, Any]) -> str:

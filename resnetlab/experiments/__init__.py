@@ -55,6 +55,8 @@ class Collected:
     profile: str | None
     records: dict[str, list[Record]]
     missing: list[dict[str, Any]]
+    data: Path | str | None = None  # where analyses that need images (R-Fig. 7) find the dataset
+    device: str | None = None
 
     @property
     def all_records(self) -> list[Record]:
@@ -130,9 +132,16 @@ def _collect_profile(exp: Experiment, profile: str, root: Path) -> Collected:
     return Collected(exp, profile, records, missing)
 
 
-def collect(name: str, profile: str = "recorded", runs: str | Path | None = None) -> Collected:
+def collect(name: str, profile: str = "recorded", runs: str | Path | None = None, *,
+            data: str | Path | None = None, device: str | None = None) -> Collected:
     """The records an experiment has for ``profile``. With "recorded", the most complete
     set among the paper and quick profiles (paper wins a tie)."""
+    collected = _collect(name, profile, runs)
+    collected.data, collected.device = data, device
+    return collected
+
+
+def _collect(name: str, profile: str, runs: str | Path | None) -> Collected:
     exp = get_experiment(name)
     root = resolve_runs_dir(runs)
     if profile != "recorded":
@@ -158,7 +167,7 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
     :mod:`resnetlab.parallel`)."""
     exp = get_experiment(name)
     if profile == "recorded":
-        return collect(name, profile, runs)
+        return collect(name, profile, runs, data=data, device=device)
     todo = [(arm, c) for arm, c in exp.configs(profile)]
     if jobs > 1:
         from ..parallel import train_many
@@ -179,7 +188,7 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
                 arrays[config["dataset"]] = load_cifar(config["dataset"], data, progress=progress)
             get_or_train(config, runs=runs, data=data, dataset=dataset or arrays.get(config["dataset"]),
                          device=device, save_weights=arm.save_weights, progress=progress)
-    return collect(name, profile, runs)
+    return collect(name, profile, runs, data=data, device=device)
 
 
 def draw(name: str, profile: str = "recorded", *, runs: str | Path | None = None,
@@ -194,7 +203,7 @@ def draw(name: str, profile: str = "recorded", *, runs: str | Path | None = None
     if train and profile != "recorded":
         collected = reproduce(name, profile, runs=runs, data=data, device=device)
     else:
-        collected = collect(name, profile, runs)
+        collected = collect(name, profile, runs, data=data, device=device)
     if show_missing and collected.missing:
         print(f"{name}: {len(collected.missing)} of {len(collected.missing) + len(collected.all_records)} runs "
               f"not recorded yet; to record them: {collected.command()}")
