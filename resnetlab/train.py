@@ -8,7 +8,9 @@ up for 400 iterations. The reported result is the final iterate's test error.
 One code path for CPU and GPU: the data lives on the training device as uint8 and is
 augmented there (:mod:`resnetlab.data`); on a GPU the step runs in bf16 autocast (fp16 with
 loss scaling where bf16 is missing) with fp32 master weights and a fused optimizer; on a
-CPU in fp32. The loop never waits for the GPU except at evaluation points.
+CPU in fp32. The loop never waits for the GPU except at evaluation points (and, during
+the R-Sec. 4.2 warm-up, every 10th step). :func:`build_trainer` and :func:`train_step`
+are the setup and the step of that loop, shared with ``python -m resnetlab bench``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Recipe:
     test_subset: int | None = None
     #: "auto": bf16 on GPUs that have it, else fp16 with loss scaling; fp32 on CPU.
     precision: str = "auto"
-    channels_last: str = "auto"  # "auto": on CUDA only
+    channels_last: str = "auto"  # "auto": on CUDA and CPU (see channels_last_for)
     compile: bool = False
     #: activation checkpointing segments per stage (0: off); for ResNet-1001/1202 on small GPUs
     activation_checkpointing: int = 0
@@ -288,6 +290,82 @@ def prepare_data(data: CifarArrays, recipe: Recipe, seed: int) -> CifarArrays:
     return data
 
 
+def channels_last_for(recipe: Recipe, device: torch.device) -> bool:
+    """The ``channels_last`` policy: "on", "off", or "auto".
+
+    "auto" is on for CUDA (tensor-core convolutions want NHWC) and for CPU, where oneDNN's
+    NHWC convolutions measured 15-20% faster per training step than NCHW for ResNet-20/56 on
+    the 2-core AVX2 development machine (``python -m resnetlab bench --channels-last on|off``,
+    benchmarks/RESULTS.md); off elsewhere (MPS). The layout changes no arithmetic of the
+    recipe, only the memory order of activations."""
+    return recipe.channels_last == "on" or (recipe.channels_last == "auto" and device.type in ("cuda", "cpu"))
+
+
+@dataclass
+class Trainer:
+    """What one training step needs, built by :func:`build_trainer` and advanced by
+    :func:`train_step`; :func:`train` and ``resnetlab.bench`` share both."""
+
+    model: nn.Module
+    step_model: nn.Module  # ``model`` or its compiled wrapper (same parameters)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    normalizer: Normalizer
+    stream: BatchStream
+    device: torch.device
+    precision: str
+    channels_last: bool
+
+
+def build_trainer(model_name: str, data: CifarArrays, recipe: Recipe, *, model_options: dict[str, Any] | None = None,
+                  seed: int = 0, device: str | torch.device | None = None,
+                  compile_mode: str | None = None) -> Trainer:
+    """Model, optimizer, loss scaler and batch stream for ``recipe`` on ``device``; ``data``
+    as given (see :func:`prepare_data`). Seeds the global RNG with ``seed`` first, so the
+    initial weights depend on ``seed`` only. ``compile_mode``: the ``torch.compile`` mode
+    when ``recipe.compile`` is set (default: torch's default mode)."""
+    device = pick_device(device)
+    precision = _precision(recipe, device)
+    use_cl = channels_last_for(recipe, device)
+    model_options = dict(model_options or {})
+    model_options.setdefault("num_classes", len(data.classes))
+    torch.manual_seed(seed)
+    model = build_model(model_name, **model_options).to(device)
+    if recipe.activation_checkpointing:
+        if not hasattr(model, "set_activation_checkpointing"):
+            raise ValueError(f"{model_name} does not support activation checkpointing (ResNets do)")
+        model.set_activation_checkpointing(recipe.activation_checkpointing)
+    if use_cl:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(model, recipe, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    normalizer = Normalizer(recipe.normalization, data.train_images).to(device)
+    stream = BatchStream(data.train_images, data.train_labels, recipe.batch_size, seed, normalizer,
+                         augment=recipe.augment, device=device)
+    if recipe.compile:
+        step_model = torch.compile(model, mode=compile_mode) if compile_mode else torch.compile(model)
+    else:
+        step_model = model
+    return Trainer(model, step_model, optimizer, scaler, normalizer, stream, device, precision, use_cl)
+
+
+def train_step(t: Trainer, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step at learning rate ``lr`` on the batch ``(x, y)``; returns the (detached)
+    loss and logits. Never waits for the device."""
+    for group in t.optimizer.param_groups:
+        group["lr"] = lr
+    if t.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with _autocast(t.device, t.precision):
+        out = t.step_model(x)
+        loss = F.cross_entropy(out, y)
+    t.optimizer.zero_grad(set_to_none=True)
+    t.scaler.scale(loss).backward()
+    t.scaler.step(t.optimizer)
+    t.scaler.update()
+    return loss.detach(), out.detach()
+
+
 def train(
     model_name: str,
     data: CifarArrays,
@@ -313,28 +391,14 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    device = pick_device(device)
-    precision = _precision(recipe, device)
-    use_cl = recipe.channels_last == "on" or (recipe.channels_last == "auto" and device.type == "cuda")
-    model_options = dict(model_options or {})
     data = prepare_data(data, recipe, seed)
     num_classes = len(data.classes)
-    model_options.setdefault("num_classes", num_classes)
-
-    torch.manual_seed(seed)
-    model = build_model(model_name, **model_options).to(device)
-    if recipe.activation_checkpointing:
-        if not hasattr(model, "set_activation_checkpointing"):
-            raise ValueError(f"{model_name} does not support activation checkpointing (ResNets do)")
-        model.set_activation_checkpointing(recipe.activation_checkpointing)
-    if use_cl:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(model, recipe, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    normalizer = Normalizer(recipe.normalization, data.train_images).to(device)
-    stream = BatchStream(data.train_images, data.train_labels, recipe.batch_size, seed, normalizer,
-                         augment=recipe.augment, device=device)
-    step_model = torch.compile(model) if recipe.compile else model
+    trainer = build_trainer(model_name, data, recipe, model_options=model_options, seed=seed, device=device)
+    device, precision, use_cl = trainer.device, trainer.precision, trainer.channels_last
+    model, optimizer, scaler = trainer.model, trainer.optimizer, trainer.scaler
+    normalizer, stream = trainer.normalizer, trainer.stream
+    # the test set lives on the device too: no host-to-device copies (and syncs) per evaluation
+    test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
 
     start = 0
     warming_up = wants_warmup(recipe, model_name)
@@ -378,20 +442,10 @@ def train(
     try:
         while it < end:
             lr = learning_rate(recipe, it, warming_up)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             x, y = stream.batch(it)
-            if use_cl:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, precision):
-                out = step_model(x)
-                loss = F.cross_entropy(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_acc += loss.detach().float()
-            batch_wrong = (out.detach().argmax(1) != y).sum()
+            loss, out = train_step(trainer, x, y, lr)
+            loss_acc += loss.float()
+            batch_wrong = (out.argmax(1) != y).sum()
             wrong_acc += batch_wrong
             seen += len(y)
             batches += 1
@@ -410,7 +464,7 @@ def train(
                 if not math.isfinite(train_loss):
                     test_loss, test_error = math.nan, math.nan
                 else:
-                    test_loss, test_error = evaluate(model, data.test_images, data.test_labels, normalizer, device,
+                    test_loss, test_error = evaluate(model, test_images, test_labels, normalizer, device,
                                                      precision=precision, channels_last=use_cl)
                 now = time.perf_counter()
                 elapsed += now - t0

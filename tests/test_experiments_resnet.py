@@ -130,3 +130,10 @@ def test_smoke_reproduce_r_fig1_and_figures_command(tmp_path, monkeypatch):
     assert result.error is None
     assert any("python -m resnetlab reproduce r-fig1 --profile quick" in m for m in result.missing)
     assert (tmp_path / "figures" / "r_fig1_degradation.png").exists()
+
+
+def test_only_seed_zero_of_the_analysed_nets_keeps_its_weights():
+    from resnetlab.experiments import keeps_weights
+
+    kept = {(c["model"], c["seed"]) for arm, c in get_experiment("r-fig6").configs("paper") if keeps_weights(arm, c)}
+    assert kept == {(m, 0) for m in ("plain20", "plain56", "resnet20", "resnet56", "resnet110")}

@@ -158,6 +158,14 @@ def _collect(name: str, profile: str, runs: str | Path | None) -> Collected:
     return best
 
 
+def keeps_weights(arm: Arm, config: dict[str, Any]) -> bool:
+    """Whether a run records its final weights: only arms whose analysis needs them
+    (``arm.save_weights``), and of those only seed 0. The analyses (R-Fig. 7, IM signal
+    propagation) use one trained net per arm, and weights of every seed of the paper
+    profile would make ``data/runs/`` (committed) five times larger for nothing."""
+    return bool(arm.save_weights) and config["seed"] == 0
+
+
 def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = None, data: str | Path | None = None,
               device: str | None = None, jobs: int = 1, progress: bool = True, dataset: Any = None) -> Collected:
     """Train whatever ``name`` still lacks in ``profile`` (finished runs are read, not retrained;
@@ -169,16 +177,18 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
     if profile == "recorded":
         return collect(name, profile, runs, data=data, device=device)
     todo = [(arm, c) for arm, c in exp.configs(profile)]
+    weights = [keeps_weights(arm, c) for arm, c in todo]
     if jobs > 1:
         from ..parallel import train_many
 
         train_many([c for _, c in todo], jobs=jobs, runs=runs, data=data, device=device,
-                   save_weights=[arm.save_weights for arm, _ in todo], progress=progress)
+                   save_weights=weights, progress=progress)
     else:
         from tqdm.auto import tqdm
 
         arrays: dict[str, Any] = {}
-        for arm, config in tqdm(todo, desc=name, disable=not progress or len(todo) < 2, unit="run"):
+        for (arm, config), keep in tqdm(list(zip(todo, weights)), desc=name, disable=not progress or len(todo) < 2,
+                                        unit="run"):
             if dataset is None and config["dataset"] not in arrays:
                 from ..data import load_cifar
 
@@ -187,7 +197,7 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
                     continue
                 arrays[config["dataset"]] = load_cifar(config["dataset"], data, progress=progress)
             get_or_train(config, runs=runs, data=data, dataset=dataset or arrays.get(config["dataset"]),
-                         device=device, save_weights=arm.save_weights, progress=progress)
+                         device=device, save_weights=keep, progress=progress)
     return collect(name, profile, runs, data=data, device=device)
 
 
@@ -224,4 +234,4 @@ def list_experiments() -> dict[str, Experiment]:
 
 
 __all__ = ["Arm", "Collected", "Drawn", "Experiment", "EXPERIMENTS", "PROFILES", "collect", "draw", "get_experiment",
-           "list_experiments", "register", "reproduce"]
+           "keeps_weights", "list_experiments", "register", "reproduce"]

@@ -200,7 +200,10 @@ def _draw_fig7(c: Collected) -> Drawn:
         recs = [r for r in c.records.get(arm.key, []) if not r.failed]
         failed = [r for r in c.records.get(arm.key, []) if r.failed]
         per_seed = []
-        for r in recs:
+        # only seed 0 keeps its weights (experiments.keeps_weights); a run without them is
+        # a problem only when no run of the arm has them
+        with_weights = [r for r in recs if r.weights_path is not None] or recs
+        for r in with_weights:
             try:
                 per_seed.append(np.asarray(record_responses(r, _data_hint(c), device=c.device)["stds"]))
                 used.append(r)

@@ -1,0 +1,105 @@
+"""resnetlab.bench: runs end to end on fabricated data (no timing is asserted)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from resnetlab.bench import PeakMemory, PickleCIFAR10, standard_datasets
+from resnetlab.cli import main
+from resnetlab.data import load_cifar
+from resnetlab.testing import fabricate_cifar
+
+FIELDS = ("images_per_s", "step_ms", "peak_memory_bytes", "peak_memory_kind", "projected_train_s",
+          "projected_eval_s", "projected_total_s", "eval_s_per_10k", "precision", "channels_last")
+
+
+def test_bench_runs_both_pipelines(tmp_path, capsys):
+    out_json = tmp_path / "bench.json"
+    rc = main(["bench", "--fake", "--fake-images", "256", "--models", "resnet8", "--batch-size", "32",
+               "--warmup", "1", "--steps", "2", "--workers", "1", "--eval-images", "64", "--device", "cpu",
+               "--json", str(out_json)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    for text in ("images/s", "resnetlab", "standard", "ratio resnetlab/standard", "peak memory", "CPU peak RSS",
+                 "64k train", "PickleCIFAR10", "fabricated", torch.__version__):
+        assert text in out, text
+    blob = json.loads(out_json.read_text())
+    for key in ("date", "device", "torch", "torchvision", "cpu", "data", "standard_dataset"):
+        assert blob["environment"][key], key
+    rows = {r["pipeline"]: r for r in blob["results"]}
+    assert set(rows) == {"resnetlab", "standard"}
+    for r in rows.values():
+        for key in FIELDS:
+            assert key in r, key
+        assert r["images_per_s"] > 0 and r["projected_total_s"] > r["projected_train_s"] > 0
+        assert np.isfinite(r["final_loss"])
+    assert rows["standard"]["workers"] == 1 and rows["standard"]["precision"] == "fp32"
+    assert blob["ratios"]["resnet8"] == pytest.approx(rows["resnetlab"]["images_per_s"] / rows["standard"]["images_per_s"])
+
+
+def test_bench_memory_mode_on_a_small_net(tmp_path, capsys):
+    out_json = tmp_path / "mem.json"
+    rc = main(["bench", "--memory", "--memory-models", "resnet8", "--memory-batch", "8", "--checkpoint-segments", "0,1",
+               "--device", "cpu", "--json", str(out_json)])
+    assert rc == 0
+    assert "CPU peak RSS" in capsys.readouterr().out
+    rows = json.loads(out_json.read_text())["memory"]
+    assert [r["activation_checkpointing"] for r in rows] == [0, 1]
+    assert all(r["peak_memory_bytes"] is not None and "CPU" in r["peak_memory_kind"] for r in rows)
+
+
+def test_bench_rejects_unknown_pipeline(capsys):
+    assert main(["bench", "--fake", "--pipelines", "nope", "--device", "cpu"]) == 2
+
+
+def test_peak_memory_sees_a_large_allocation():
+    with PeakMemory(torch.device("cpu")) as meter:
+        x = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        del x
+    assert meter.peak_bytes >= 48 * 2**20
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "folder"])
+def test_the_standard_pipeline_sees_the_same_images(tmp_path, fmt):
+    root = fabricate_cifar(tmp_path / "d", "cifar10", fmt, n_train=40, n_test=10)
+    arrays = load_cifar("cifar10", root, progress=False)
+    train, test, note = standard_datasets(arrays, root, tmp_path / "work")
+    assert isinstance(train, PickleCIFAR10) and "PickleCIFAR10" in note
+    assert len(train) == 40 and len(test) == 10
+    assert np.array_equal(train.data, arrays.train_images.permute(0, 2, 3, 1).numpy())
+    assert train.targets == arrays.train_labels.tolist()
+    x, y = train[3]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == arrays.train_labels[3].item()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_cuda_step_never_waits_for_the_gpu():
+    """The trainer's step (batch, augmentation, bf16 forward/backward, fused SGD) issues no
+    host synchronisation: torch raises on one in sync-debug mode "error"."""
+    from resnetlab.train import PAPER, build_trainer, learning_rate, train_step
+
+    fake = fabricate_cifar_arrays()
+    t = build_trainer("resnet8", fake, PAPER, device="cuda")
+    t.stream.batch(0)  # the epoch's permutation is copied to the GPU once per epoch (a sync, outside the step)
+    for it in range(2):  # the first steps allocate state (momentum buffers)
+        train_step(t, *t.stream.batch(it), learning_rate(PAPER, it))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for it in range(2, 5):
+            x, y = t.stream.batch(it)
+            loss, out = train_step(t, x, y, learning_rate(PAPER, it))
+            (out.argmax(1) != y).sum()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def fabricate_cifar_arrays():
+    from resnetlab.data import CifarArrays
+    from resnetlab.testing import CIFAR10_CLASSES, fabricate_images
+
+    x, y = fabricate_images(512, 10)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    return CifarArrays("cifar10", "fabricated", list(CIFAR10_CLASSES), x, y, x[:64], y[:64])
