@@ -62,6 +62,42 @@ JOBS: list[FigureJob] = [
 ]
 
 
+# --- R paper / VGG (notebooks 01, 05)
+
+
+def _receptive_field(figures_dir: Path, runs_dir: Path) -> FigureResult:
+    from .analysis import receptive_field as rf
+
+    result = FigureResult("vgg_receptive_field")
+    fig = plots.fig_receptive_field(rf.gradient_maps(), rf.theoretical_rfs(),
+                                    title="Receptive field: three stacked 3x3 convs vs one 7x7 (VGG Sec. 2.3)")
+    result.paths += plots.save_figure(fig, result.name, figures_dir)
+    csv = figures_dir / "vgg_stack_cost.csv"
+    rf.stack_cost().to_csv(csv, index=False)
+    result.paths.append(csv)
+    return result
+
+
+def _bottleneck_cost(figures_dir: Path, runs_dir: Path) -> FigureResult:
+    from .analysis.bottleneck import bottleneck_cost
+
+    table = bottleneck_cost()
+    result = FigureResult("r_fig5_bottleneck_cost")
+    result.paths += plots.save_figure(plots.fig_bottleneck_cost(table), result.name, figures_dir)
+    csv = figures_dir / "r_fig5_bottleneck_cost.csv"
+    table.to_csv(csv, index=False)
+    result.paths.append(csv)
+    return result
+
+
+JOBS += [
+    FigureJob("vgg_receptive_field", "VGG Sec. 2.3: receptive field and cost of three 3x3 convs vs one 7x7",
+              _receptive_field),
+    FigureJob("r_fig5_bottleneck_cost", "R-Fig. 5: parameters and multiply-adds, basic vs bottleneck block",
+              _bottleneck_cost),
+]
+
+
 def _experiment_job(name: str, title: str) -> FigureJob:
     def run(figures_dir: Path, runs_dir: Path) -> FigureResult:
         from .experiments import draw
