@@ -15,12 +15,11 @@ are the setup and the step of that loop, shared with ``python -m resnetlab bench
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 

@@ -8,6 +8,18 @@ import pytest
 
 from resnetlab.testing import fabricate_cifar
 
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread: on a small, shared CPU two OpenMP threads on tiny
+    tensors are many times slower than one. Use with ``pytestmark = usefixtures(...)``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 # --- data fixtures (resnetlab.data): tiny fabricated CIFAR copies in the real on-disk formats
 
 

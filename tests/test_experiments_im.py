@@ -6,7 +6,6 @@ import dataclasses
 
 import matplotlib
 import pytest
-import torch
 
 matplotlib.use("Agg")
 
@@ -19,12 +18,7 @@ from resnetlab.testing import fabricate_cifar  # noqa: E402
 IM_NAMES = ("im-table1", "im-table2", "im-fig6", "im-fig1", "im-table3", "im-propagation")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _ids(name, profile="paper", seed=0, keys=None):

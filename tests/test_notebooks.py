@@ -3,7 +3,6 @@ and writes its figure files. Notebooks are committed without outputs."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

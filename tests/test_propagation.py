@@ -12,13 +12,7 @@ from resnetlab.analysis.propagation import COLUMNS, measure, signal_propagation,
 from resnetlab.models import build_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads on a shared, busy CPU are many times slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 import json
 import math
-import warnings
 
 import pytest
 import torch

@@ -10,7 +10,6 @@ networks use, with :mod:`resnetlab.counting` (no hand-written formulas).
 from __future__ import annotations
 
 import pandas as pd
-import torch
 from torch import nn
 
 from ..counting import count_macs, count_parameters
