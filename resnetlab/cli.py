@@ -66,18 +66,20 @@ def _pairs(items: list[str] | None, what: str) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import DatasetNotFoundError
+    from .data import DatasetNotFoundError, detect_source
     from .runs import get_or_train, make_config
 
     try:
         options = _pairs(args.option, "--option")
         overrides = _pairs(args.set, "--set")
         seeds = range(args.seed, args.seed + args.seeds)
-        configs = [make_config(args.model, profile=args.profile, seed=s, dataset=args.dataset,
+        source = detect_source(args.dataset, args.data) or "torchvision"
+        configs = [make_config(args.model, profile=args.profile, seed=s, dataset=args.dataset, source=source,
                                model_options=options, **overrides) for s in seeds]
         for config in configs:
             rec = get_or_train(config, runs=args.runs, data=args.data, device=args.device,
-                               save_weights=args.save_weights, progress=not args.no_progress)
+                               save_weights=args.save_weights, progress=not args.no_progress,
+                               checkpoints=args.checkpoints)
             err = rec.summary.get("final_test_error")
             err_text = "n/a" if err is None else f"{err:.2f}%"
             print(f"{rec.id}: {rec.status}, final test error {err_text}"
@@ -98,7 +100,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         collected = reproduce(args.experiment, args.profile, runs=args.runs, data=args.data, device=args.device,
-                              jobs=args.jobs, progress=not args.no_progress)
+                              jobs=args.jobs, progress=not args.no_progress, checkpoints=args.checkpoints)
     except (DatasetNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -115,6 +117,23 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"  {r.label:40} seed {r.config['seed']}: {r.status:8} "
               + ("n/a" if err is None else f"{err:.2f}%"))
     return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrate import MigrationError, migrate_runs
+    from .runs import resolve_runs_dir
+
+    try:
+        moved = migrate_runs(args.runs, dry_run=args.dry_run)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    root = resolve_runs_dir(args.runs)
+    for m in moved:
+        print(f"{'would move' if args.dry_run else 'moved'} {m.old_id} -> {m.new_id}" + (f" ({m.note})" if m.note else ""))
+    print(f"{len(moved)} record(s) in {root} {'need' if args.dry_run else 'were brought'} up to date"
+          if moved else f"every record in {root} is up to date")
+    return 1 if any(m.note for m in moved) else 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -169,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipe override, e.g. iterations=1000 or compile=true (repeatable)")
     p.add_argument("--save-weights", action="store_true", help="also record the final weights (fp16)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoints", default=None,
+                   help="folder for resumable checkpoints (default: $RESNETLAB_CHECKPOINTS, else inside each run's "
+                        "folder); put it outside the work tree to keep long runs resumable")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("reproduce", help="train what one experiment (figure) still lacks",
@@ -181,7 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
     p.add_argument("--device", default=None)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--checkpoints", default=None,
+                   help="folder for resumable checkpoints (default: $RESNETLAB_CHECKPOINTS, else inside each run's "
+                        "folder); put it outside the work tree to keep long runs resumable")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("migrate", help="bring recorded runs of an older config layout up to date (new ids)")
+    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
+    p.add_argument("--dry-run", action="store_true", help="only say what would move")
+    p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
     try:

@@ -49,6 +49,13 @@ NORMALIZATIONS: dict[str, str] = {
 }
 
 _TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+#: The kinds of copy a dataset can come from. They are part of a run's config (and so of its
+#: id): a run trained on the lossy JPEG copy is never handed back as an official-CIFAR run.
+SOURCES: dict[str, str] = {
+    "torchvision": "the official CIFAR python batches, as torchvision downloads them",
+    "jpeg-copy": "an image-folder copy with JPEG files (lossy: about 1-2 points of accuracy lower)",
+    "image-folder": "an image-folder copy of lossless PNG files",
+}
 _TENSORS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
@@ -80,8 +87,12 @@ class CifarArrays:
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    #: what kind of copy the images came from (a key of :data:`SOURCES`); part of a run's identity
+    kind: str = "torchvision"
 
     def __post_init__(self) -> None:
+        if self.kind not in SOURCES:
+            raise ValueError(f"unknown data source kind {self.kind!r}; valid choices: {', '.join(SOURCES)}")
         for split in ("train", "test"):
             images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
             _check_uint8_images(images, f"{split}_images")
@@ -430,24 +441,21 @@ def load_cifar(
     name, title = key, _TITLES[key]
     root = resolve_data_root(data)
 
-    src = next((s for s in _candidates(name, root) if _present(name, s)), None)
+    src = _find(name, root)
     if src is None and download:
         try:
             _download(name, root)
         except Exception as exc:
             reason = f" and the download failed ({type(exc).__name__}: {exc})"
             raise _not_found(name, root, reason) from exc
-        src = next((s for s in _candidates(name, root) if _present(name, s)), None)
+        src = _find(name, root)
     if src is None:
         raise _not_found(name, root)
 
     classes, files = _list_folder(src.path) if src.kind == "folder" else ([], None)
-    if src.kind == "pickle":
-        source = f"{title} (torchvision pickles)"
-    elif any(f.suffix.lower() != ".png" for split in files.values() for f, _ in split):
-        source = f"{title} (JPEG copy)"
-    else:
-        source = f"{title} (image folder: {src.path})"
+    kind = _kind(src, files)
+    source = {"torchvision": f"{title} (torchvision pickles)", "jpeg-copy": f"{title} (JPEG copy)",
+              "image-folder": f"{title} (image folder: {src.path})"}[kind]
 
     fingerprint = _fingerprint(name, src, files)
     cache_file = root / CACHE_DIR / f"{name}-{fingerprint}.pt"
@@ -460,7 +468,31 @@ def load_cifar(
         blob = {"version": CACHE_VERSION, "name": name, "fingerprint": fingerprint, "classes": classes}
         blob.update(tensors, sha256=_checksum(classes, tensors))
         _write_cache(cache_file, blob, name)
-    return CifarArrays(name, source, list(blob["classes"]), *(blob[k] for k in _TENSORS))
+    return CifarArrays(name, source, list(blob["classes"]), *(blob[k] for k in _TENSORS), kind=kind)
+
+
+def _find(name: str, root: Path) -> _Source | None:
+    return next((s for s in _candidates(name, root) if _present(name, s)), None)
+
+
+def _kind(src: _Source, files: dict[str, list[tuple[Path, int]]] | None) -> str:
+    if src.kind == "pickle":
+        return "torchvision"
+    lossy = any(f.suffix.lower() != ".png" for split in (files or {}).values() for f, _ in split)
+    return "jpeg-copy" if lossy else "image-folder"
+
+
+def detect_source(name: str = "cifar10", data: str | os.PathLike | None = None) -> str | None:
+    """The kind of copy (a key of :data:`SOURCES`) that :func:`load_cifar` would load from
+    ``data``, without decoding anything; ``None`` when there is no copy (a download would then
+    bring the official one, "torchvision")."""
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in _TITLES:
+        raise ValueError(f"unknown dataset {name!r}; choose from {sorted(_TITLES)}")
+    src = _find(key, resolve_data_root(data))
+    if src is None:
+        return None
+    return _kind(src, _list_folder(src.path)[1] if src.kind == "folder" else None)
 
 
 # ----------------------------------------------------------------------------- on the device

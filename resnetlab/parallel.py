@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .runs import Record, describe, load_record, resolve_runs_dir, run_id, RecordError
+from .runs import Record, RecordError, checkpoint_path, describe, load_record, resolve_runs_dir, run_id
 
 #: seconds the children get to stop on their own after Ctrl-C before they are terminated
 INTERRUPT_GRACE_S = 10.0
@@ -74,7 +74,7 @@ class TrainMany(list):
 
 
 def _child(config: dict[str, Any], runs: str, data: str | None, device: str | None, save_weights: bool,
-           threads: int | None, results: Any) -> None:
+           threads: int | None, results: Any, checkpoints: str | None = None) -> None:
     """The body of one run's process."""
     rid = run_id(config)
     try:
@@ -86,9 +86,9 @@ def _child(config: dict[str, Any], runs: str, data: str | None, device: str | No
         from .runs import get_or_train
 
         arrays = load_cifar(config["dataset"], data, progress=False)
-        before = _trained_iterations(Path(runs) / rid)
+        before = _trained_iterations(checkpoint_path(config, runs, checkpoints))
         rec = get_or_train(config, runs=runs, dataset=arrays, device=device, save_weights=save_weights,
-                           progress=False)
+                           progress=False, checkpoints=checkpoints)
         done = (rec.summary.get("iterations") or 0) - before
         results.put(("ok", rid, rec.status, max(0, done) * config["recipe"]["batch_size"], None))
     except KeyboardInterrupt:
@@ -98,16 +98,15 @@ def _child(config: dict[str, Any], runs: str, data: str | None, device: str | No
         raise SystemExit(1)
 
 
-def _trained_iterations(path: Path) -> int:
+def _trained_iterations(ckpt: Path) -> int:
     """Iterations a resumed run already had (from its checkpoint), so that the aggregate
     throughput counts only the work of this call."""
-    ckpt = path / "checkpoints" / "last.pt"
     if not ckpt.exists():
         return 0
     try:
         import torch
 
-        return int(torch.load(ckpt, map_location="cpu", weights_only=False).get("iteration", 0))
+        return int(torch.load(ckpt, map_location="cpu", weights_only=True).get("iteration", 0))
     except Exception:
         return 0
 
@@ -124,7 +123,8 @@ def _threads_per_job(device: str | None, jobs: int) -> int | None:
 
 def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path | None = None,
                data: str | Path | None = None, device: str | None = None,
-               save_weights: bool | Sequence[bool] | None = None, progress: bool = True) -> TrainMany:
+               save_weights: bool | Sequence[bool] | None = None, progress: bool = True,
+               checkpoints: str | Path | None = None) -> TrainMany:
     """Train ``configs`` with up to ``jobs`` runs at once on ``device`` (see the module
     docstring); return their records in order, with ``wall_s``, ``images`` and
     ``images_per_s`` (aggregate throughput of this call) and ``errors``.
@@ -166,7 +166,7 @@ def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path
         # decode (and cache) each dataset once here, so the children only read the cache
         for name in sorted({configs[i]["dataset"] for i in todo}):
             load_cifar(name, data, progress=progress)
-        _run_processes(configs, todo, weights, root, data, device, jobs, out, progress)
+        _run_processes(configs, todo, weights, root, data, device, jobs, out, progress, checkpoints)
 
     for i, config in enumerate(configs):
         if i in records:
@@ -190,7 +190,7 @@ def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path
 
 def _run_processes(configs: list[dict[str, Any]], todo: list[int], weights: list[bool], root: Path,
                    data: str | Path | None, device: str | None, jobs: int, out: TrainMany,
-                   progress: bool) -> None:
+                   progress: bool, checkpoints: str | Path | None = None) -> None:
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     threads = _threads_per_job(device, min(jobs, len(todo)))
@@ -223,7 +223,8 @@ def _run_processes(configs: list[dict[str, Any]], todo: list[int], weights: list
                 rid = run_id(configs[i])
                 p = ctx.Process(target=_child, name=f"resnetlab-{rid}",
                                 args=(configs[i], str(root), None if data is None else str(data), device,
-                                      weights[i], threads, results))
+                                      weights[i], threads, results,
+                                      None if checkpoints is None else str(checkpoints)))
                 p.start()
                 live[rid] = (p, i)
                 log(f"[start] {describe(configs[i])} seed {configs[i]['seed']} ({rid}), pid {p.pid}")

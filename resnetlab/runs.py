@@ -29,10 +29,11 @@ from typing import Any, Iterable
 import pandas as pd
 import torch
 
-from .models import build_model, display_name
+from .models import build_model, canonical_name, display_name
 from .train import PROFILES, Recipe, get_recipe, half_state_dict, train
 
 RUNS_ENV = "RESNETLAB_RUNS"
+CHECKPOINTS_ENV = "RESNETLAB_CHECKPOINTS"
 FINISHED = ("complete", "failed")
 
 
@@ -41,17 +42,33 @@ def resolve_runs_dir(runs: str | os.PathLike | None = None) -> Path:
     return Path(runs if runs is not None else os.environ.get(RUNS_ENV, "data/runs"))
 
 
+#: The version of the config layout. 2 added the data source and the recipe's weight-decay
+#: policy, running-error warm-up with a cap and divergence patience; ``resnetlab.migrate``
+#: brings older records up to it.
+CONFIG_SCHEMA = 2
+#: How the data source shows in a run id (the official data adds nothing).
+SOURCE_TAGS = {"torchvision": "", "jpeg-copy": "-jpeg", "image-folder": "-folder"}
+
+
 def make_config(model: str, *, profile: str = "quick", seed: int = 0, dataset: str = "cifar10",
-                model_options: dict[str, Any] | None = None, **recipe_overrides: Any) -> dict[str, Any]:
-    """The config of one run: model, options, dataset, the profile's recipe (with
-    ``recipe_overrides``), seed. Raises ``ValueError`` for an unknown model/option/profile."""
+                source: str = "torchvision", model_options: dict[str, Any] | None = None,
+                **recipe_overrides: Any) -> dict[str, Any]:
+    """The config of one run: model (in its canonical spelling), options, dataset and the kind
+    of copy it is read from (``source``, a key of :data:`resnetlab.data.SOURCES`), the
+    profile's recipe (with ``recipe_overrides``), seed. Raises ``ValueError`` for an unknown
+    model/option/profile/source."""
+    from .data import SOURCES
+
+    model = canonical_name(model)
     options = dict(model_options or {})
     _validate_model(model, json.dumps(options, sort_keys=True, default=list))
     if dataset not in ("cifar10", "cifar100"):
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: cifar10, cifar100")
+    if source not in SOURCES:
+        raise ValueError(f"unknown data source {source!r}; valid choices: {', '.join(SOURCES)}")
     recipe = get_recipe(profile, **recipe_overrides)
-    return {"model": model, "model_options": options, "dataset": dataset, "profile": profile,
-            "seed": int(seed), "recipe": recipe.to_dict()}
+    return {"schema": CONFIG_SCHEMA, "model": model, "model_options": options, "dataset": dataset,
+            "source": source, "profile": profile, "seed": int(seed), "recipe": recipe.to_dict()}
 
 
 @functools.lru_cache(maxsize=512)
@@ -75,7 +92,8 @@ def run_id(config: dict[str, Any]) -> str:
     'cifar10-resnet20-smoke-s0-...'
     """
     digest = hashlib.sha256(_canonical(config).encode()).hexdigest()[:10]
-    return f"{config['dataset']}-{config['model']}-{config['profile']}-s{config['seed']}-{digest}"
+    tag = SOURCE_TAGS.get(config.get("source", "torchvision"), "-" + str(config.get("source")))
+    return f"{config['dataset']}{tag}-{config['model']}-{config['profile']}-s{config['seed']}-{digest}"
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -236,12 +254,27 @@ def is_recorded(config: dict[str, Any], runs: str | Path | None = None) -> bool:
         return False
 
 
+def checkpoint_path(config: dict[str, Any], runs: str | Path | None = None,
+                    checkpoints: str | os.PathLike | None = None) -> Path:
+    """Where the resumable checkpoint of ``config``'s run lives: ``<checkpoints>/<id>/last.pt``
+    with ``checkpoints`` (or ``$RESNETLAB_CHECKPOINTS``), else ``<runs>/<id>/checkpoints/last.pt``.
+    Point it outside the work tree to keep long runs resumable across checkouts."""
+    chosen = checkpoints if checkpoints not in (None, "") else os.environ.get(CHECKPOINTS_ENV) or None
+    rid = run_id(config)
+    if chosen is not None:
+        return Path(chosen).expanduser() / rid / "last.pt"
+    return resolve_runs_dir(runs) / rid / "checkpoints" / "last.pt"
+
+
 def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data: str | Path | None = None,
                  dataset: Any = None, device: str | None = None, save_weights: bool = False,
-                 progress: bool = True, stop_after: int | None = None) -> Record:
+                 progress: bool = True, stop_after: int | None = None,
+                 checkpoints: str | os.PathLike | None = None) -> Record:
     """The record of ``config``: read it if it exists, else train (resuming from a checkpoint
-    if one exists) and record it. ``dataset`` may be a loaded :class:`~resnetlab.data.CifarArrays`;
-    otherwise it is loaded from ``data`` (see :func:`resnetlab.data.load_cifar`).
+    if one exists, see :func:`checkpoint_path`) and record it. ``dataset`` may be a loaded
+    :class:`~resnetlab.data.CifarArrays`; otherwise it is loaded from ``data`` (see
+    :func:`resnetlab.data.load_cifar`). The data must be of the config's ``source``: a run
+    recorded as trained on the official CIFAR never comes from the JPEG copy, nor vice versa.
 
     Returns the record; for a run stopped by ``stop_after`` the record is not written and
     the returned Record's status is "interrupted" (its path holds only the checkpoint).
@@ -255,12 +288,18 @@ def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data
     except RecordError:
         pass
     arrays = dataset if dataset is not None else load_cifar(config["dataset"], data, progress=progress)
+    want = config.get("source", "torchvision")
+    if arrays.kind != want:
+        raise ValueError(f"run {path.name} is to be trained on {config['dataset']} from a {want!r} copy, but the "
+                         f"data found is {arrays.source} ({arrays.kind!r}); point --data at a {want} copy, or ask "
+                         f"for source={arrays.kind!r}")
     recipe = Recipe.from_dict({**config["recipe"], "milestones": tuple(config["recipe"]["milestones"])})
     path.mkdir(parents=True, exist_ok=True)
     _write_json(path / "config.json", config)
+    ckpt = checkpoint_path(config, root, checkpoints)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result = train(config["model"], arrays, recipe, model_options=config.get("model_options"), seed=config["seed"],
-                   device=device, checkpoint=path / "checkpoints" / "last.pt", progress=progress,
+                   device=device, checkpoint=ckpt, progress=progress,
                    description=f"{describe(config)} s{config['seed']}", stop_after=stop_after)
     summary = {**result.summary, "run_id": path.name, "profile": config["profile"], "started": started,
                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -268,9 +307,10 @@ def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data
         return Record(path, config, summary, result.history)
     weights = half_state_dict(result.model) if save_weights else None
     record = save_record(path, config, result.history, summary, weights)
-    for f in (path / "checkpoints").glob("*"):
+    for f in ckpt.parent.glob("*"):
         f.unlink()
-    (path / "checkpoints").rmdir() if (path / "checkpoints").exists() else None
+    if ckpt.parent.exists():
+        ckpt.parent.rmdir()
     return record
 
 
@@ -286,4 +326,5 @@ def recorded_table(runs: str | Path | None = None) -> pd.DataFrame:
 
 
 __all__ = ["Record", "RecordError", "make_config", "run_id", "describe", "get_or_train", "find_records",
-           "load_record", "save_record", "is_recorded", "recorded_table", "resolve_runs_dir", "PROFILES"]
+           "load_record", "save_record", "is_recorded", "recorded_table", "resolve_runs_dir", "PROFILES",
+           "checkpoint_path", "CONFIG_SCHEMA"]

@@ -35,6 +35,19 @@ HISTORY_COLUMNS = ["iteration", "epoch", "lr", "train_loss", "train_error", "tes
 CHECKPOINT_VERSION = 1
 
 
+#: Which parameters weight decay reaches. The official code (fb.resnet.torch ``train.lua``,
+#: which KaimingHe/resnet-1k-layers builds on) hands *every* parameter, BN's gamma/beta and the
+#: FC bias included, to ``optim.sgd`` with ``weightDecay = 1e-4``; we follow it, except for IM's
+#: gate biases b_g, which the official code does not have: IM Table 1 varies the initial b_g
+#: (0, -6, -7) and decay alone would pull it towards 0 (from -6 to about -4 by iteration 4,000),
+#: erasing the very setting the table is about.
+WEIGHT_DECAY_POLICIES: dict[str, str] = {
+    "no_gate_bias": "every parameter but the gate biases b_g (IM Sec. 3.1): the default",
+    "all": "every parameter (fb.resnet.torch), gate biases included",
+    "weights_only": "convolution and linear weights only (no BN, no biases)",
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that decides how a run trains. Defaults are the paper's (R-Sec. 4.2)."""
@@ -54,6 +67,15 @@ class Recipe:
     warmup_iterations: int = 400
     warmup_threshold: float = 80.0
     warmup_min_depth: int = 110
+    #: "auto" warm-up: the training error compared with ``warmup_threshold`` is the running
+    #: error over the last ``warmup_window`` batches (checked every 10 iterations), not one
+    #: batch's; 1 is the single-batch rule of schema-1 records.
+    warmup_window: int = 50
+    #: "auto" warm-up ends here at the latest, so that the milestones always apply
+    #: (0: no cap, the schema-1 rule). 1,200 = 3x the paper's "about 400 iterations".
+    warmup_max_iterations: int = 1_200
+    #: which parameters weight decay reaches (see :data:`WEIGHT_DECAY_POLICIES`)
+    weight_decay_policy: str = "no_gate_bias"
     eval_every: int = 500
     checkpoint_every: int = 4_000
     normalization: str = "per_pixel_mean"
@@ -67,12 +89,21 @@ class Recipe:
     compile: bool = False
     #: activation checkpointing segments per stage (0: off); for ResNet-1001/1202 on small GPUs
     activation_checkpointing: int = 0
-    #: a run is "failed" when its training error is still at chance this long after warm-up
-    diverge_after_fraction: float = 0.25
+    #: a run is "failed" (diverged) when its training error is at chance in ``diverge_patience``
+    #: evaluations in a row, the last of them at least this fraction of the run after warm-up.
+    #: Half the run, i.e. past the first lr drop of the paper's schedule: IM Fig. 1's original
+    #: ResNet-1001 "reduced very slowly at the beginning", and a slow run must not be cut.
+    diverge_after_fraction: float = 0.5
+    diverge_patience: int = 3
 
     def __post_init__(self) -> None:
         if self.warmup not in ("auto", "fixed", "none"):
             raise ValueError(f"unknown warmup {self.warmup!r}; valid choices: auto, fixed, none")
+        if self.weight_decay_policy not in WEIGHT_DECAY_POLICIES:
+            raise ValueError(f"unknown weight_decay_policy {self.weight_decay_policy!r}; valid choices: "
+                             f"{', '.join(WEIGHT_DECAY_POLICIES)}")
+        if self.warmup_window < 1 or self.warmup_max_iterations < 0 or self.diverge_patience < 1:
+            raise ValueError("warmup_window and diverge_patience must be >= 1, warmup_max_iterations >= 0")
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: auto, bf16, fp16, fp32")
         if self.iterations < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -142,6 +173,21 @@ def wants_warmup(recipe: Recipe, model_name: str) -> bool:
         return False
     family, depth = parse_model_name(model_name)
     return family.startswith("cifar") and depth >= recipe.warmup_min_depth
+
+
+def _warmup_over(recipe: Recipe, it: int, recent: torch.Tensor) -> str | None:
+    """Whether the warm-up ends after iteration ``it`` (1-based count of steps done), and why:
+    "fixed" (IM: after ``warmup_iterations``), "threshold" (R-Sec. 4.2: the running training
+    error of the last ``warmup_window`` batches is below ``warmup_threshold``), "cap" (it never
+    got there by ``warmup_max_iterations``); ``None`` while it goes on. The threshold is read
+    (one host sync) only every 10 iterations, and only during the warm-up."""
+    if recipe.warmup == "fixed":
+        return "fixed" if it >= recipe.warmup_iterations else None
+    if recipe.warmup_max_iterations and it >= recipe.warmup_max_iterations:
+        return "cap"
+    if it % 10 or it < recent.numel():
+        return None
+    return "threshold" if 100.0 * recent.mean().item() < recipe.warmup_threshold else None
 
 
 class DivergedError(RuntimeError):
@@ -214,7 +260,7 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
         if not candidate.exists():
             continue
         try:
-            state = torch.load(candidate, map_location="cpu", weights_only=False)
+            state = torch.load(candidate, map_location="cpu", weights_only=True)
             if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("not a resnetlab checkpoint of this version")
             return state
@@ -271,10 +317,32 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, enabled=False)
 
 
+def decay_groups(model: nn.Module, policy: str) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """The parameters weight decay reaches and those it does not, by ``policy``
+    (:data:`WEIGHT_DECAY_POLICIES`)."""
+    from .models import Gate
+
+    gate_biases = {id(m.conv.bias) for m in model.modules() if isinstance(m, Gate)}
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if policy == "all":
+                keep = True
+            elif policy == "no_gate_bias":
+                keep = id(p) not in gate_biases
+            else:  # weights_only
+                keep = name == "weight" and isinstance(module, (nn.Conv2d, nn.Linear))
+            (decay if keep else no_decay).append(p)
+    return decay, no_decay
+
+
 def _optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
     kwargs: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                           weight_decay=recipe.weight_decay, **kwargs)
+    decay, no_decay = decay_groups(model, recipe.weight_decay_policy)
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, **kwargs)
 
 
 def prepare_data(data: CifarArrays, recipe: Recipe, seed: int) -> CifarArrays:
@@ -402,6 +470,9 @@ def train(
     start = 0
     warming_up = wants_warmup(recipe, model_name)
     warmup_end: int | None = None if warming_up else 0
+    warmup_ended_by: str | None = None if warming_up else "no warm-up"
+    # per-batch training errors of the last ``warmup_window`` batches, on the device
+    recent = torch.zeros(recipe.warmup_window, device=device)
     rows: list[dict[str, Any]] = []
     elapsed = 0.0
     ckpt_path = Path(checkpoint) if checkpoint else None
@@ -413,7 +484,14 @@ def train(
             scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"], device)
             start, warming_up, warmup_end = state["iteration"], state["warming_up"], state["warmup_end"]
+            warmup_ended_by = state.get("warmup_ended_by", warmup_ended_by)
+            if "warmup_recent" in state:
+                recent = state["warmup_recent"].to(device)
             rows, elapsed = state["history"], state["wall_time"]
+            if device.type == "cpu" and state.get("threads") and state["threads"] != torch.get_num_threads():
+                # CPU arithmetic depends on the thread count: resume with the run's own, so
+                # that a resumed run is bit-identical to an uninterrupted one
+                torch.set_num_threads(int(state["threads"]))
 
     def checkpoint_now(iteration: int) -> None:
         if ckpt_path is None:
@@ -421,6 +499,7 @@ def train(
         save_checkpoint(ckpt_path, {
             "version": CHECKPOINT_VERSION, "model_name": model_name, "recipe": recipe.to_dict(),
             "iteration": iteration, "warming_up": warming_up, "warmup_end": warmup_end,
+            "warmup_ended_by": warmup_ended_by, "warmup_recent": recent.cpu(), "threads": torch.get_num_threads(),
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
             "rng": _rng_state(device), "history": rows, "wall_time": elapsed,
         })
@@ -451,11 +530,10 @@ def train(
             it += 1
 
             if warming_up:
-                if recipe.warmup == "fixed":
-                    if it >= recipe.warmup_iterations:
-                        warming_up, warmup_end = False, it
-                elif it % 10 == 0 and 100.0 * batch_wrong.item() / len(y) < recipe.warmup_threshold:
-                    warming_up, warmup_end = False, it  # R-Sec. 4.2: train error below 80%
+                recent[(it - 1) % recent.numel()] = batch_wrong.float() / len(y)
+                ended_by = _warmup_over(recipe, it, recent)
+                if ended_by:
+                    warming_up, warmup_end, warmup_ended_by = False, it, ended_by
 
             if it % recipe.eval_every == 0 or it == recipe.iterations:
                 train_loss = loss_acc.item() / max(1, batches)
@@ -484,7 +562,7 @@ def train(
                     raise DivergedError(f"non-finite loss by iteration {it}")
                 settled = (warmup_end if warmup_end is not None else it) + recipe.diverge_after_fraction * recipe.iterations
                 at_chance = at_chance + 1 if train_error >= chance - 1.0 else 0
-                if it >= settled and at_chance >= 2:
+                if it >= settled and at_chance >= recipe.diverge_patience:
                     raise DivergedError(f"training error {train_error:.1f}% is at chance ({chance:.0f}%) "
                                         f"at iteration {it}, long after warm-up")
                 if it % recipe.checkpoint_every == 0 and it < recipe.iterations:
@@ -511,6 +589,7 @@ def train(
         "final_test_loss": final.get("test_loss", math.nan),
         "final_train_loss": final.get("train_loss", math.nan),
         "warmup_end": warmup_end,
+        "warmup_ended_by": warmup_ended_by,
         "device": device_name(device),
         "precision": precision,
         "channels_last": use_cl,

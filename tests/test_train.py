@@ -48,9 +48,10 @@ def test_warmup_rule():
 
 def test_warmup_switches_when_training_error_drops(arrays):
     # auto warm-up (R-Sec. 4.2) on a tiny net: lr 0.01 until the training error is below the threshold
-    r = tiny_recipe(warmup="auto", warmup_min_depth=8, warmup_threshold=99.0)
+    r = tiny_recipe(warmup="auto", warmup_min_depth=8, warmup_threshold=99.0, warmup_window=10)
     res = train("resnet8", arrays, r, model_options=TINY, progress=False)
-    assert res.summary["warmup_end"] == 10  # checked every 10 iterations
+    assert res.summary["warmup_end"] == 10  # checked every 10 iterations, once the window is full
+    assert res.summary["warmup_ended_by"] == "threshold"
     assert res.history.loc[res.history.iteration == 8, "lr"].item() == 0.01
     assert res.history.loc[res.history.iteration == 12, "lr"].item() == pytest.approx(0.01)  # first milestone
     # fixed warm-up (IM): exactly warmup_iterations

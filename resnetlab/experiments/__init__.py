@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..runs import Record, find_records, get_or_train, load_record, make_config, resolve_runs_dir, run_id
+from ..data import SOURCES, detect_source
+from ..runs import Record, RecordError, get_or_train, load_record, make_config, resolve_runs_dir, run_id
 from ..train import PROFILE_SEEDS
 
 TRAIN_PROFILES = ("smoke", "quick", "paper")
@@ -41,9 +42,9 @@ class Arm:
     dataset: str = "cifar10"
     save_weights: bool = False
 
-    def config(self, profile: str, seed: int) -> dict[str, Any]:
+    def config(self, profile: str, seed: int, source: str = "torchvision") -> dict[str, Any]:
         overrides = {**self.recipe, **(self.smoke if profile == "smoke" else {})}
-        return make_config(self.model, profile=profile, seed=seed, dataset=self.dataset,
+        return make_config(self.model, profile=profile, seed=seed, dataset=self.dataset, source=source,
                            model_options=self.options, **overrides)
 
 
@@ -88,10 +89,10 @@ class Experiment:
     draw: Callable[[Collected], Drawn] | None = None
     seeds: dict[str, int] = field(default_factory=lambda: dict(PROFILE_SEEDS))
 
-    def configs(self, profile: str) -> list[tuple[Arm, dict[str, Any]]]:
+    def configs(self, profile: str, source: str = "torchvision") -> list[tuple[Arm, dict[str, Any]]]:
         if profile not in TRAIN_PROFILES:
             raise ValueError(f"unknown training profile {profile!r}; valid choices: {', '.join(TRAIN_PROFILES)}")
-        return [(arm, arm.config(profile, seed)) for arm in self.arms for seed in range(self.seeds[profile])]
+        return [(arm, arm.config(profile, seed, source)) for arm in self.arms for seed in range(self.seeds[profile])]
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -121,41 +122,55 @@ def _load_all() -> None:
                 raise
 
 
-def _collect_profile(exp: Experiment, profile: str, root: Path) -> Collected:
+def _collect_profile(exp: Experiment, profile: str, root: Path, source: str) -> Collected:
     records: dict[str, list[Record]] = {arm.key: [] for arm in exp.arms}
     missing = []
-    for arm, config in exp.configs(profile):
+    for arm, config in exp.configs(profile, source):
         try:
             records[arm.key].append(load_record(root / run_id(config)))
-        except Exception:
+        except RecordError:
             missing.append(config)
     return Collected(exp, profile, records, missing)
 
 
 def collect(name: str, profile: str = "recorded", runs: str | Path | None = None, *,
-            data: str | Path | None = None, device: str | None = None) -> Collected:
-    """The records an experiment has for ``profile``. With "recorded", the most complete
-    set among the paper and quick profiles (paper wins a tie)."""
-    collected = _collect(name, profile, runs)
+            data: str | Path | None = None, device: str | None = None,
+            source: str | None = None) -> Collected:
+    """The records an experiment has for ``profile``: with "recorded", the most complete set
+    among the paper and quick profiles (paper wins a tie). Among the data sources the most
+    complete set too (the official CIFAR wins a tie), unless ``source`` names one. ``data``
+    is where analyses that need images (R-Fig. 7) find them."""
+    collected = _collect(name, profile, runs, (source,) if source else tuple(SOURCES))
     collected.data, collected.device = data, device
     return collected
 
 
-def _collect(name: str, profile: str, runs: str | Path | None) -> Collected:
+def _collect(name: str, profile: str, runs: str | Path | None, sources: tuple[str, ...]) -> Collected:
     exp = get_experiment(name)
     root = resolve_runs_dir(runs)
-    if profile != "recorded":
-        return _collect_profile(exp, profile, root)
     best = None
-    for p in RECORDED_ORDER:
-        c = _collect_profile(exp, p, root)
-        found = len(c.all_records)
-        if best is None or found > len(best.all_records):
-            best = c
+    for p in (RECORDED_ORDER if profile == "recorded" else (profile,)):
+        for src in sources:
+            c = _collect_profile(exp, p, root, src)
+            if best is None or len(c.all_records) > len(best.all_records):
+                best = c
     assert best is not None
-    if not best.all_records:
+    if profile == "recorded" and not best.all_records:
         best.profile = None
     return best
+
+
+def _training_source(exp: Experiment, data: str | Path | None, dataset: Any) -> str:
+    """The data source new runs of ``exp`` train on: that of ``dataset`` if given, else the
+    copy found under ``data``; "torchvision" (the official data) when there is none yet."""
+    if dataset is not None:
+        return dataset.kind
+    names = sorted({arm.dataset for arm in exp.arms}) or ["cifar10"]
+    kinds = {detect_source(n, data) or "torchvision" for n in names}
+    if len(kinds) > 1:
+        raise ValueError(f"{exp.name} needs {', '.join(names)} from one kind of copy, but the data root holds "
+                         f"{', '.join(sorted(kinds))}; point --data at copies of one kind")
+    return kinds.pop()
 
 
 def keeps_weights(arm: Arm, config: dict[str, Any]) -> bool:
@@ -167,7 +182,8 @@ def keeps_weights(arm: Arm, config: dict[str, Any]) -> bool:
 
 
 def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = None, data: str | Path | None = None,
-              device: str | None = None, jobs: int = 1, progress: bool = True, dataset: Any = None) -> Collected:
+              device: str | None = None, jobs: int = 1, progress: bool = True, dataset: Any = None,
+              checkpoints: str | Path | None = None) -> Collected:
     """Train whatever ``name`` still lacks in ``profile`` (finished runs are read, not retrained;
     interrupted ones resume), then return everything collected.
 
@@ -176,13 +192,14 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
     exp = get_experiment(name)
     if profile == "recorded":
         return collect(name, profile, runs, data=data, device=device)
-    todo = [(arm, c) for arm, c in exp.configs(profile)]
+    source = _training_source(exp, data, dataset)
+    todo = [(arm, c) for arm, c in exp.configs(profile, source)]
     weights = [keeps_weights(arm, c) for arm, c in todo]
     if jobs > 1:
         from ..parallel import train_many
 
         train_many([c for _, c in todo], jobs=jobs, runs=runs, data=data, device=device,
-                   save_weights=weights, progress=progress)
+                   save_weights=weights, progress=progress, checkpoints=checkpoints)
     else:
         from tqdm.auto import tqdm
 
@@ -197,8 +214,8 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
                     continue
                 arrays[config["dataset"]] = load_cifar(config["dataset"], data, progress=progress)
             get_or_train(config, runs=runs, data=data, dataset=dataset or arrays.get(config["dataset"]),
-                         device=device, save_weights=keep, progress=progress)
-    return collect(name, profile, runs, data=data, device=device)
+                         device=device, save_weights=keep, progress=progress, checkpoints=checkpoints)
+    return collect(name, profile, runs, data=data, device=device, source=source)
 
 
 def draw(name: str, profile: str = "recorded", *, runs: str | Path | None = None,

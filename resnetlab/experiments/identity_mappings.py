@@ -68,18 +68,18 @@ class IMArm(Arm):
 
     smoke_model: str | None = None
 
-    def config(self, profile: str, seed: int) -> dict[str, Any]:
+    def config(self, profile: str, seed: int, source: str = "torchvision") -> dict[str, Any]:
         if profile == "smoke" and self.smoke_model:
-            return replace(self, model=self.smoke_model, smoke_model=None).config(profile, seed)
+            return replace(self, model=self.smoke_model, smoke_model=None).config(profile, seed, source)
         # make_config validates the model by building it on the meta device, which takes seconds
         # for ResNet-1001; validate each network once and derive the other profiles and seeds
         # exactly as make_config does (tests/test_experiments_im.py checks they are equal).
         key = json.dumps([self.model, self.options, self.dataset], sort_keys=True, default=list)
         if key not in _CONFIG_CACHE:
-            _CONFIG_CACHE[key] = super().config(profile, seed)
+            _CONFIG_CACHE[key] = super().config(profile, seed, source)
         config = json.loads(json.dumps(_CONFIG_CACHE[key]))
         overrides = {**self.recipe, **(self.smoke if profile == "smoke" else {})}
-        config.update(profile=profile, seed=int(seed), recipe=get_recipe(profile, **overrides).to_dict())
+        config.update(profile=profile, seed=int(seed), source=source, recipe=get_recipe(profile, **overrides).to_dict())
         return config
 
 

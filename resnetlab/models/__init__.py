@@ -34,7 +34,7 @@ from .units import SHORTCUT_OPTIONS, DropoutShortcut, Gate, PadShortcut, Project
 
 __all__ = [
     "ACTIVATIONS", "BLOCKS", "PREACTIVATIONS", "VARIANTS", "SHORTCUT_OPTIONS", "NAMED_MODELS",
-    "UnitLayout", "unit_layout", "build_model", "parse_model_name", "display_name", "list_models",
+    "UnitLayout", "unit_layout", "build_model", "parse_model_name", "canonical_name", "display_name", "list_models",
     "ResNet", "Stage", "VGG", "ResidualUnit", "PadShortcut", "ProjectionShortcut", "Gate",
     "DropoutShortcut", "init_weights", "cifar_resnet", "imagenet_resnet",
 ]
@@ -74,6 +74,16 @@ def parse_model_name(name: str) -> tuple[str, int]:
     if m.group(4):
         return "vgg", int(m.group(5))
     return f"{'imagenet' if m.group(1) else 'cifar'}-{m.group(2)}", int(m.group(3))
+
+
+def canonical_name(name: str) -> str:
+    """The one spelling a run's config records: "ResNet-56", "resnet_56" -> "resnet56";
+    "ImageNet-ResNet34" -> "imagenet-resnet34". Raises ``ValueError`` for an unknown name."""
+    family, depth = parse_model_name(name)
+    if family == "vgg":
+        return f"vgg{depth}"
+    where, kind = family.split("-")
+    return f"{kind}{depth}" if where == "cifar" else f"imagenet-{kind}{depth}"
 
 
 def display_name(name: str, **options: Any) -> str:
