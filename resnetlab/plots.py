@@ -161,7 +161,8 @@ def source_note(records: Any) -> str:
     """Footer text saying what produced the numbers of a figure.
 
     ``records`` may be a record, a list, or (nested) dicts of lists. Example:
-    ``"ours: CIFAR-10 (JPEG copy), quick profile, 1 seed; torch 2.5.1 on NVIDIA H100"``.
+    ``"ours: CIFAR-10 (JPEG copy), quick profile, 1 seed; torch 2.14.1 on CPU (x86_64, 1 threads) in fp32"``:
+    the data source, profile, seeds, torch, device with its threads, and precision.
     """
     recs = _flatten(records)
     if not recs:
@@ -182,8 +183,10 @@ def source_note(records: Any) -> str:
     text = "ours: " + ", ".join(parts)
     torch_v = _join(str(s.get("torch_version") or "") for s in sums)
     device = _join(str(s.get("device") or "") for s in sums)
+    precision = _join(str(s.get("precision") or "") for s in sums)
     if torch_v or device:
-        text += "; " + " ".join(p for p in (f"torch {torch_v}" if torch_v else "", f"on {device}" if device else "") if p)
+        text += "; " + " ".join(p for p in (f"torch {torch_v}" if torch_v else "", f"on {device}" if device else "",
+                                            f"in {precision}" if precision else "") if p)
     n_failed = sum(_status(r) == "failed" for r in recs)
     n_running = sum(_status(r) not in ("complete", "failed") for r in recs)
     if n_failed:
@@ -700,6 +703,8 @@ def _cell_text(v: Any) -> str:
     if v is None:
         return "—"
     if isinstance(v, (float, np.floating)):
+        if np.isposinf(v):
+            return "fail"  # a diverged run's error (resnetlab.analysis.results)
         return "—" if not np.isfinite(v) else f"{v:.2f}"
     if isinstance(v, (int, np.integer)):
         return str(int(v))
@@ -756,9 +761,9 @@ def fig_error_table(df: pd.DataFrame, *, title: str, note: str | None = None, re
     return fig
 
 
-def fig_signal_propagation(df: pd.DataFrame, *, title: str = "Signal propagation through residual units (IM Sec. 3)",
+def fig_signal_propagation(df: pd.DataFrame, *, title: str = "Signal propagation through residual units (IM Sec. 2-3)",
                            command: str | None = None) -> Figure:
-    """IM Sec. 3 (Eq. 4-8): forward activation norm (top row) and backward gradient norm
+    """IM Sec. 2-3 (Eq. 4-8): forward activation norm (top row) and backward gradient norm
     (bottom row) per unit, at initialisation (left) and after training (right).
 
     ``df`` columns: ``net, state ("init"|"trained"), unit, forward_norm, backward_norm``.

@@ -190,6 +190,15 @@ def _warmup_over(recipe: Recipe, it: int, recent: torch.Tensor) -> str | None:
     return "threshold" if 100.0 * recent.mean().item() < recipe.warmup_threshold else None
 
 
+def stuck_at_chance(recipe: Recipe, it: int, warmup_end: int | None, at_chance: int) -> bool:
+    """Whether a run whose training error has been at chance in the last ``at_chance``
+    evaluations has diverged: only ``diverge_patience`` evaluations in a row, and only
+    ``diverge_after_fraction`` of the run after the warm-up ended, so that a net that is
+    merely slow at first (IM Fig. 1's original ResNet-1001) is never cut short."""
+    settled = (warmup_end if warmup_end is not None else it) + recipe.diverge_after_fraction * recipe.iterations
+    return it >= settled and at_chance >= recipe.diverge_patience
+
+
 class DivergedError(RuntimeError):
     """Raised inside the loop when a run fails; the trainer records it, it never escapes."""
 
@@ -224,7 +233,8 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     import platform
 
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({platform.processor() or platform.machine()}, {n} thread{'' if n == 1 else 's'})"
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,6 +347,12 @@ def decay_groups(model: nn.Module, policy: str) -> tuple[list[nn.Parameter], lis
 
 
 def _optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.Optimizer:
+    """SGD with classic momentum 0.9 and weight decay by ``recipe.weight_decay_policy``.
+
+    Classic, not Nesterov, momentum: the papers give "a momentum of 0.9" (R-Sec. 3.4,
+    4.2) and trained with Caffe, whose SGD is classic momentum. The authors' later Torch code
+    (fb.resnet.torch ``train.lua``, which resnet-1k-layers reuses for IM) sets
+    ``nesterov = true``; we follow the papers' text and say so here."""
     kwargs: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
     decay, no_decay = decay_groups(model, recipe.weight_decay_policy)
     groups = [{"params": decay, "weight_decay": recipe.weight_decay}]
@@ -560,9 +576,8 @@ def train(
                                 refresh=False)
                 if not math.isfinite(train_loss) or not math.isfinite(test_loss):
                     raise DivergedError(f"non-finite loss by iteration {it}")
-                settled = (warmup_end if warmup_end is not None else it) + recipe.diverge_after_fraction * recipe.iterations
                 at_chance = at_chance + 1 if train_error >= chance - 1.0 else 0
-                if it >= settled and at_chance >= recipe.diverge_patience:
+                if stuck_at_chance(recipe, it, warmup_end, at_chance):
                     raise DivergedError(f"training error {train_error:.1f}% is at chance ({chance:.0f}%) "
                                         f"at iteration {it}, long after warm-up")
                 if it % recipe.checkpoint_every == 0 and it < recipe.iterations:

@@ -31,7 +31,8 @@ def test_registered():
         exp = get_experiment(name)
         assert exp.draw is not None and exp.arms
         for arm in exp.arms:
-            assert arm.recipe == {"warmup": "fixed"}, f"{name}/{arm.key}: IM warms up every run"
+            assert arm.recipe["warmup"] == "fixed", f"{name}/{arm.key}: IM warms up every run"
+            assert set(arm.recipe) <= {"warmup", "precision"}  # gating arms: fp32
     assert get_experiment("im-table1").seeds["paper"] == 5  # IM: median of 5 runs
 
 
@@ -112,13 +113,13 @@ def test_draw_on_empty_collection_gives_placeholders_and_paper_column(tmp_path):
     assert list(table.columns) == ["case", "paper error (%)", "ours median (%)", "ours min-max", "runs", "status"]
     assert table["paper error (%)"].iloc[0] == "6.61"
     assert (table["paper error (%)"] == "fail").sum() == 4
-    assert set(table["ours median (%)"]) == {"–"} and set(table["status"]) == {"not yet recorded"}
+    assert set(table["ours median (%)"]) == {"–"} and set(table["status"]) == {"not recorded"}
     fig = drawn.figures["im_fig3_shortcuts"]
     assert any(t.get_gid() == "placeholder" for ax in fig.axes for t in ax.texts)
     for stem in ("im_fig3_shortcuts", "im_table1_shortcuts"):
         assert (tmp_path / "fig" / f"{stem}.png").exists() and (tmp_path / "fig" / f"{stem}.pdf").exists()
     t3 = draw("im-table3", "recorded", runs=tmp_path / "runs", figures_dir=None, show_missing=False)
-    assert t3.tables["im_table3_preact"]["paper error (%)"].tolist()[:2] == ["6.61", "6.37"]
+    assert t3.tables["im_table3_preact"]["paper error (%)"].tolist()[:4] == ["9.90", "8.91", "6.61", "6.37"]
 
 
 def test_results_row_failed_runs_are_shown_as_fail():
@@ -131,11 +132,29 @@ def test_results_row_failed_runs_are_shown_as_fail():
 
     row = im.results_row("x", paper.FAIL, [R(7.0), R(None, True), R(None, True)], 3)
     assert row["paper error (%)"] == "fail"
-    assert row["ours median (%)"].startswith("fail (non-finite loss")
+    assert row["ours median (%)"].startswith("fail (diverged: non-finite loss")
     assert row["ours min-max"] == "7.00-fail"
-    assert row["status"].startswith("2 of 3 failed")
+    assert row["status"].startswith("2 of 3 diverged")
     row = im.results_row("x", 6.61, [R(7.0), R(6.0), R(None, True)], 5)
     assert row["ours median (%)"] == "7.00" and "3 of 5 runs recorded" in row["status"]
+
+
+def test_results_row_tells_ims_fail_from_a_diverged_run():
+    """IM's "fail" is a test error above 20%; ours ("failed") is a diverged run: both are
+    shown, each named (fidelity issue, item 2)."""
+    class R:
+        def __init__(self, err, failed=False):
+            self.failed, self.final_test_error = failed, err
+            self.status = "failed" if failed else "complete"
+            self.summary = {"failure_reason": "non-finite loss by iteration 80"} if failed else {}
+
+    above = im.results_row("x", paper.FAIL, [R(23.4), R(25.0), R(8.0)], 3)
+    assert above["ours median (%)"] == "23.40 (fail: >20%)"
+    assert above["status"] == "2 of 3 above IM's 20% line"
+    diverged = im.results_row("x", paper.FAIL, [R(None, True)], 1)
+    assert diverged["ours median (%)"].startswith("fail (diverged:")
+    assert diverged["status"] == "1 of 1 diverged"
+    assert im.results_row("x", 6.61, [R(19.9)], 1)["ours median (%)"] == "19.90"
 
 
 def test_smoke_reproduce_with_a_failed_run(tmp_path, monkeypatch):
@@ -157,11 +176,11 @@ def test_smoke_reproduce_with_a_failed_run(tmp_path, monkeypatch):
     table = drawn.tables["im_table1_shortcuts"].set_index("case")
     row = table.loc[[c for c in table.index if c.startswith("dropout")][0]]
     assert row["paper error (%)"] == "fail"
-    assert row["ours median (%)"].startswith("fail (")
-    assert row["status"].startswith("1 of 1 failed")
+    assert row["ours median (%)"].startswith("fail (diverged")
+    assert row["status"].startswith("1 of 1 diverged")
     assert "smoke stand-in" in table.index[0]
     ok = table.loc[[c for c in table.index if c.startswith("original")][0]]
-    assert float(ok["ours median (%)"]) == pytest.approx(collected.records["original"][0].final_test_error, abs=0.01)
+    assert float(ok["ours median (%)"].split()[0]) == pytest.approx(collected.records["original"][0].final_test_error, abs=0.01)
     assert set(drawn.figures) == {"im_fig3_shortcuts", "im_table1_shortcuts"}
     # smoke runs live in the tmp runs dir only, and "recorded" never draws them
     assert not collect(exp.name, "recorded", runs).all_records

@@ -28,14 +28,45 @@ def test_cifar_resnet_parameters_match_paper(name, count):
 
 
 def test_bottleneck_nets_parameters():
-    # IM Table 3 gives 1.7M for ResNet-164 and 10.2M for ResNet-1001. Our 1001 has 10.33M:
-    # the paper's figure is rounded from a count that differs in details it does not state
-    # (e.g. where the projections sit), a 1.3% difference we accept.
+    # IM Table 4 gives 1.7M for ResNet-164 and 10.2M for ResNet-1001. The pre-activation nets
+    # match the authors' code (resnet-1k-layers) exactly: bare 1x1 projection shortcuts, no BN,
+    # 1,703,258 and 10,327,706 parameters (counted from resnet-pre-act.lua's structure). The
+    # original nets keep BN on the projection (fb.resnet.torch resnet.lua): 896 more.
     assert count_parameters(build_model("resnet164")) == 1_704_154
-    assert count_parameters(build_model("preresnet164")) == 1_704_154
+    assert count_parameters(build_model("preresnet164")) == 1_703_258
+    assert count_parameters(build_model("preresnet1001")) == 10_327_706
     n1001 = count_parameters(build_model("resnet1001"))
     assert n1001 == 10_328_602
     assert abs(n1001 / 10.2e6 - 1) < 0.02
+
+
+def test_pre_activation_projection_shortcuts_have_no_bn():
+    from resnetlab.models import ProjectionShortcut
+
+    pre = [u.shortcut for u in build_model("preresnet164").units if isinstance(u.shortcut, ProjectionShortcut)]
+    post = [u.shortcut for u in build_model("resnet164").units if isinstance(u.shortcut, ProjectionShortcut)]
+    assert len(pre) == len(post) == 3
+    assert all(len(s) == 1 for s in pre) and all(isinstance(s[1], torch.nn.BatchNorm2d) for s in post)
+
+
+@pytest.mark.parametrize("name", ["resnet164", "preresnet164"])
+def test_cifar_bottleneck_units_subsample_in_the_first_1x1(name):
+    """resnet-1k-layers puts the stride on the first 1x1 of a bottleneck unit."""
+    for unit in build_model(name).units:
+        convs = [m for m in unit.residual.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert [c.kernel_size for c in convs] == [(1, 1), (3, 3), (1, 1)]
+        assert convs[1].stride == (1, 1) and convs[2].stride == (1, 1)
+    assert [u.residual[0].stride if isinstance(u.residual[0], torch.nn.Conv2d) else
+            next(m for m in u.residual.modules() if isinstance(m, torch.nn.Conv2d)).stride
+            for u in build_model(name).units if u.shortcut is not None and not isinstance(u.shortcut, torch.nn.Identity)
+            ][1:] == [(2, 2), (2, 2)]
+
+
+def test_relu_only_preactivation_keeps_bn_after_the_first_conv():
+    """IM Fig. 4(d): BN stays with every weight layer, the first one included (IM appendix)."""
+    stem = build_model("resnet110", activation="relu_only_preact").stem
+    assert [type(m).__name__ for m in stem] == ["Conv2d", "BatchNorm2d"]
+    assert [type(m).__name__ for m in build_model("preresnet110").stem] == ["Conv2d"]
 
 
 @pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])

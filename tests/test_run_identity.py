@@ -177,3 +177,25 @@ def test_checkpoints_can_live_outside_the_runs_folder(tmp_path, monkeypatch):
 def test_schema_is_recorded():
     assert make_config("plain20")["schema"] == CONFIG_SCHEMA == 2
     Recipe.from_dict({**make_config("plain20")["recipe"], "milestones": (3200, 4800)})
+
+
+def test_a_slow_start_is_not_cut_short():
+    """IM Fig. 1: the original ResNet-1001 "reduced very slowly at the beginning". A run at
+    chance for a third of its schedule is not failed; schema 1 (0.25, 2 evaluations) cut it."""
+    from resnetlab.train import stuck_at_chance
+
+    r = get_recipe("paper")  # 64k iterations, warm-up ended at 400
+    assert not stuck_at_chance(r, 20_000, 400, at_chance=40)
+    assert not stuck_at_chance(r, 40_000, 400, at_chance=2)  # at chance only in the last two
+    assert stuck_at_chance(r, 40_000, 400, at_chance=3)
+    old = get_recipe("paper", diverge_after_fraction=0.25, diverge_patience=2)
+    assert stuck_at_chance(old, 20_000, 400, at_chance=2)
+
+
+def test_im_gating_arms_train_in_fp32():
+    from resnetlab.experiments import get_experiment
+
+    arms = get_experiment("im-table1").arms
+    gating = [a for a in arms if str(a.options.get("variant", "")).endswith("gating")]
+    assert gating and all(a.config("paper", 0)["recipe"]["precision"] == "fp32" for a in gating)
+    assert all(a.config("paper", 0)["recipe"]["precision"] == "auto" for a in arms if a not in gating)

@@ -1,4 +1,4 @@
-"""How signals travel through a stack of Residual Units: the argument of IM Sec. 3.
+"""How signals travel through a stack of Residual Units: the argument of IM Sec. 2-3.
 
 With identity shortcuts and an identity after-addition map, any deeper unit's input is
 the shallower one's plus a sum of residuals (IM Eq. 4),
@@ -10,7 +10,7 @@ unchanged (IM Eq. 5),
 
     dE/dx_l = dE/dx_L * (1 + d/dx_l sum_{i=l}^{L-1} F(x_i, W_i)).
 
-Scale every shortcut by a constant lambda instead (IM Eq. 6-7) and the direct term becomes
+Scale every shortcut by a constant lambda instead (IM Eq. 6-8) and the direct term becomes
 ``prod lambda_i = lambda^(L-l)``: it vanishes for lambda < 1 and explodes for lambda > 1,
 leaving only the weight-layer path. A plain net has no direct term at all.
 
@@ -106,7 +106,7 @@ def measure(model: nn.Module, images: torch.Tensor | None = None, labels: torch.
     unit l), ``forward_norm`` (mean per-sample ||x_l||), ``backward_norm`` (mean per-sample
     ||dE/dx_l||, E the mean cross-entropy of the batch) and, with ``direct=True``,
     ``direct_norm``: the norm of the part of dE/dx_l that travels along the shortcuts only
-    (the first term of IM Eq. 5, ``dE/dx_L`` times the product of the shortcut factors),
+    (the first term of IM Eq. 8, ``dE/dx_L`` times the product of the shortcut factors; Eq. 5 is its lambda = 1 case),
     measured by a second pass in which every residual branch (and gate) is detached. It is
     0 for a plain net, which has no such path. Values are raw, not normalised. Without
     ``images``, uses :func:`noise_batch`.
@@ -187,7 +187,7 @@ def signal_propagation(nets: Mapping[str, nn.Module], state: str = "init", *, im
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (net, state): how much the gradient changes from the last unit back to
     the first (``dE/dx_0 / dE/dx_L``) and per unit (geometric mean), the same for the
-    shortcut-only term of IM Eq. 5 (about lambda per unit with constant scaling, 0 for a
+    shortcut-only term of IM Eq. 8 (about lambda per unit with constant scaling, 0 for a
     plain net), and how much the forward signal grows (``x_L / x_0``)."""
     rows = []
     for (net, state), g in df.groupby(["net", "state"], sort=False):
@@ -211,9 +211,9 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fig_shortcut_term(df: pd.DataFrame, *, title: str = "The shortcut term of IM Eq. 5 through depth",
+def fig_shortcut_term(df: pd.DataFrame, *, title: str = "The shortcut term of IM Eq. 5/8 through depth",
                       command: str | None = None, lambdas: Mapping[str, float] | None = None):
-    """The first term of IM Eq. 5 per unit (``direct_norm``, relative to dE/dx_L), at
+    """The first term of IM Eq. 8 (Eq. 5 for lambda = 1) per unit (``direct_norm``, relative to dE/dx_L), at
     initialisation (left) and after training (right), log scale. ``lambdas`` maps a net name
     to its shortcut scale: a dotted grey line shows lambda^(L-l) for it. Nets without a
     shortcut path (plain) have no curve (the term is exactly 0) and say so in the legend."""
@@ -263,7 +263,7 @@ def fig_shortcut_term(df: pd.DataFrame, *, title: str = "The shortcut term of IM
 
 def lambda_sweep(depth: int = 56, lambdas: tuple[float, ...] = (0.5, 0.9, 1.0, 1.1, 1.5), *,
                  batch_size: int = 16, seed: int = 0, device: str | torch.device | None = None) -> pd.DataFrame:
-    """IM Eq. 6-7 at initialisation: ResNet-``depth`` with every shortcut scaled by lambda
+    """IM Eq. 6-8 at initialisation: ResNet-``depth`` with every shortcut scaled by lambda
     (``variant="constant_scaling"``; lambda = 1 is the identity). Returns
     :func:`signal_propagation`'s DataFrame, one net per lambda."""
     from ..models import build_model

@@ -8,7 +8,7 @@ experiment         what                                                         
 ``im-fig6``        BN after addition (110) and pre-activation (164) curves (Fig. 6)  07
 ``im-fig1``        ResNet-1001, original vs pre-activation (IM Fig. 1)               08
 ``im-table3``      110/164/1001 original vs pre-act, CIFAR-10 and -100 (Table 3)    08
-``im-propagation`` forward/backward signals through depth (IM Sec. 3, Eq. 4-8)       09
+``im-propagation`` forward/backward signals through depth (IM Sec. 2-3, Eq. 4-8)       09
 =================  ================================================================  ========
 
 Every arm trains with IM's recipe: the ResNet paper's schedule with a warm-up at lr 0.01
@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
+from ..analysis.results import summarize
 from ..models import ACTIVATIONS, display_name
 from ..runs import Record
 from ..train import get_recipe
@@ -96,7 +97,12 @@ def im_arm(key: str, label: str, depth: int, *, activation: str = "original", da
         opts["activation"] = activation
     save = dataset == "cifar10" and depth == 110 and _propagation_case(family, opts) is not None
     stand_in = SMOKE_STAND_IN.get(depth)
-    return IMArm(key=key, label=label, model=f"{family}{depth}", options=opts, recipe=dict(IM_RECIPE),
+    recipe = dict(IM_RECIPE)
+    if str(opts.get("variant", "")).endswith("gating"):
+        # b_g = -6 makes g about 0.0025: in bf16 (steps of 1/128 near 1) 1 - g rounds to 1 and
+        # the residual branch g*F vanishes. Gating arms train in fp32 (TF32 convolutions on GPU).
+        recipe["precision"] = "fp32"
+    return IMArm(key=key, label=label, model=f"{family}{depth}", options=opts, recipe=recipe,
                  smoke=dict(SMOKE_RECIPE), dataset=dataset, save_weights=save,
                  smoke_model=f"{family}{stand_in}" if stand_in else None)
 
@@ -116,11 +122,6 @@ def _propagation_case(family: str, options: Mapping[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- tables
 
 
-def _short_reason(record: Record, width: int = 48) -> str:
-    reason = str(record.summary.get("failure_reason") or "unknown reason").strip().splitlines()[0]
-    return reason if len(reason) <= width else reason[: width - 1] + "…"
-
-
 def _expected_runs(collected: Collected) -> int:
     return collected.experiment.seeds.get(collected.profile or "paper", 1)
 
@@ -133,32 +134,14 @@ def _stand_in_note(arm: Arm, records: Sequence[Record]) -> str:
 
 
 def results_row(case: str, paper_error: float | None, records: Sequence[Record], expected: int) -> dict[str, Any]:
-    """One "paper beside ours" row. A failed run counts as an infinite error, so the median
-    of our runs is "fail (reason)" when most of them failed and min-max ends in "fail" when
-    any did; nothing is dropped."""
-    values = [math.inf if r.failed else r.final_test_error for r in records]
-    values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
-    failed = [r for r in records if r.failed]
-    if values:
-        med = float(np.median(values))
-        median = f"fail ({_short_reason(failed[0])})" if math.isinf(med) else f"{med:.2f}"
-        span = f"{paper.format_error(min(values))}-{paper.format_error(max(values))}" if len(values) > 1 else "–"
-    else:
-        median, span = "–", "–"
-    if not records:
-        status = "not yet recorded"
-    else:
-        parts = []
-        if failed:
-            parts.append(f"{len(failed)} of {len(records)} failed: {_short_reason(failed[0], 60)}")
-        if len(records) < expected:
-            parts.append(f"{len(records)} of {expected} runs recorded")
-        unfinished = [r for r in records if r.status not in ("complete", "failed")]
-        if unfinished:
-            parts.append(f"{len(unfinished)} unfinished")
-        status = "; ".join(parts) or "complete"
+    """One "paper beside ours" row, by the one rule of :mod:`resnetlab.analysis.results`: a
+    diverged run counts as an infinite error (never dropped), so the median is "fail
+    (diverged: reason)" when most runs diverged; a completed median above IM's 20% line is
+    marked "(fail: >20%)", as the paper would write it."""
+    s = summarize(records, expected)
     return {"case": case, "paper error (%)": "–" if paper_error is None else paper.format_error(paper_error),
-            "ours median (%)": median, "ours min-max": span, "runs": len(records), "status": status}
+            "ours median (%)": s.median_text(im_rule=True), "ours min-max": s.span_text, "runs": s.runs,
+            "status": s.status_text(im_rule=True)}
 
 
 def results_table(collected: Collected, cases: Mapping[str, tuple[str, float | None]]) -> pd.DataFrame:
@@ -402,14 +385,24 @@ def draw_fig6(collected: Collected) -> Drawn:
 _DATASET_NAME = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
-def _deep_arm(activation: str, depth: int, dataset: str) -> IMArm:
+def _table3_net(name: str) -> tuple[int, dict[str, Any], str]:
+    """Depth, model options and row text of an IM Table 3 net name ("resnet110-single")."""
+    depth, _, block = name.removeprefix("resnet").partition("-")
+    if block:
+        return int(depth), {"block": block}, f"ResNet-{depth} (1-layer units)"
+    return int(depth), {}, f"ResNet-{depth}"
+
+
+def _deep_arm(activation: str, depth: int, dataset: str, name: str | None = None) -> IMArm:
     short = "pre-activation" if activation == "full_preact" else "original"
-    return im_arm(f"{dataset}-{activation}-{depth}", f"{_DATASET_NAME[dataset]}, ResNet-{depth}, {short}", depth,
-                  activation=activation, dataset=dataset)
+    _, options, text = _table3_net(name or f"resnet{depth}")
+    key = f"{dataset}-{activation}-{(name or str(depth)).removeprefix('resnet')}"
+    return im_arm(key, f"{_DATASET_NAME[dataset]}, {text}, {short}", depth, activation=activation, dataset=dataset,
+                  **options)
 
 
 def _table3_arms() -> tuple[IMArm, ...]:
-    return tuple(_deep_arm(act, int(name.removeprefix("resnet")), ds)
+    return tuple(_deep_arm(act, _table3_net(name)[0], ds, name)
                  for (ds, name) in paper.IM_TABLE3_ERROR for act in ("original", "full_preact"))
 
 
@@ -432,9 +425,9 @@ def draw_fig1(collected: Collected) -> Drawn:
 def draw_table3(collected: Collected) -> Drawn:
     cases = {}
     for (ds, name), values in paper.IM_TABLE3_ERROR.items():
-        depth = int(name.removeprefix("resnet"))
+        _, _, text = _table3_net(name)
         for act, short in (("original", "original"), ("full_preact", "pre-activation")):
-            cases[f"{ds}-{act}-{depth}"] = (f"{_DATASET_NAME[ds]}, ResNet-{depth}, {short}", values[act])
+            cases[f"{ds}-{act}-{name.removeprefix('resnet')}"] = (f"{_DATASET_NAME[ds]}, {text}, {short}", values[act])
     table = results_table(collected, cases)
     tfig = _table_figure(collected, table, "IM Table 3: original vs pre-activation units, test error (%)")
     return Drawn(figures={"im_table3_preact": tfig}, tables={"im_table3_preact": table})
@@ -495,7 +488,7 @@ def draw_propagation(collected: Collected) -> Drawn:
     where = ("smoke stand-ins (ResNet-20 family)" if collected.profile == "smoke" else "ResNet-110")
     inputs = (f"{4 if collected.profile == 'smoke' else 16} Gaussian-noise images at the data's scale, "
               "random labels, BN in training mode")
-    fig = plots.fig_signal_propagation(df, command=command, title=f"Signal propagation through {where} (IM Sec. 3)")
+    fig = plots.fig_signal_propagation(df, command=command, title=f"Signal propagation through {where} (IM Sec. 2-3)")
     text = f"forward norms relative to x_0, gradient norms relative to dE/dx_L; inputs: {inputs}"
     if notes:
         text += "\nafter training: " + "; ".join(notes)
@@ -507,7 +500,7 @@ def draw_propagation(collected: Collected) -> Drawn:
     lambdas = {arm.label: 0.5 for arm in collected.experiment.arms if arm.key == "scale_0.5"}
     lambdas.update({f"{k} (failed run)": v for k, v in lambdas.items()})
     term = fig_shortcut_term(df, command=command, lambdas=lambdas,
-                             title=f"The shortcut term of IM Eq. 5 through {where}")
+                             title=f"The shortcut term of IM Eq. 5/8 through {where}")
     summary = summarise(df)
     return Drawn(figures={"im_propagation": fig, "im_propagation_shortcut_term": term},
                  tables={"im_propagation": summary})
@@ -525,7 +518,7 @@ register(Experiment("im-fig1", "IM Fig. 1: ResNet-1001, original vs pre-activati
                     _fig1_arms(), draw_fig1))
 register(Experiment("im-table3", "IM Table 3: original vs pre-activation, 110/164/1001, CIFAR-10/100",
                     "08_past_1000_layers", _table3_arms(), draw_table3))
-register(Experiment("im-propagation", "IM Sec. 3: forward/backward signal through depth", "09_signal_propagation",
+register(Experiment("im-propagation", "IM Sec. 2-3: forward/backward signal through depth", "09_signal_propagation",
                     _propagation_arms(), draw_propagation, seeds={"paper": 1, "quick": 1, "smoke": 1}))
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paper, plots
+from ..analysis.results import summarize
 from . import Arm, Collected, Drawn, Experiment, register
 
 # ---------------------------------------------------------------------------------- arms
@@ -103,29 +104,13 @@ def _arm_params_m(arm: Arm) -> float:
 
 
 def _final_stats(records: Sequence[Any]) -> dict[str, Any]:
-    """Median and min-max of the final test (and training) errors of an arm's complete runs;
-    status says how many runs failed (a failed run is reported, never dropped)."""
-    done = [r for r in records if not r.failed]
-    failed = [r for r in records if r.failed]
-    errs = np.array([r.final_test_error for r in done], dtype=float)
-    errs = errs[np.isfinite(errs)]
-    train = np.array([r.summary.get("final_train_error") or math.nan for r in done], dtype=float)
-    train = train[np.isfinite(train)]
-    if not records:
-        status = "not recorded"
-    elif failed and not done:
-        status = "fail" if len(failed) == 1 else f"fail ({len(failed)} of {len(records)})"
-    elif failed:
-        status = f"{len(failed)} of {len(records)} failed"
-    else:
-        status = "complete"
-    return {
-        "median": float(np.median(errs)) if errs.size else math.nan,
-        "minmax": f"{errs.min():.2f}-{errs.max():.2f}" if errs.size > 1 else ("—" if not errs.size else f"{errs[0]:.2f}"),
-        "train_median": float(np.median(train)) if train.size else math.nan,
-        "runs": len(records),
-        "status": status,
-    }
+    """Median and min-max of the final test (and training) errors of an arm's runs, by the one
+    rule of :mod:`resnetlab.analysis.results`: a diverged run counts as an infinite error
+    (drawn "fail"), never dropped; status says how many diverged."""
+    s = summarize(records)
+    return {"median": s.median, "minmax": s.span_text if s.runs > 1 else (
+                "—" if math.isnan(s.median) else s.median_text()),
+            "train_median": s.train_median, "runs": s.runs, "status": s.status_text()}
 
 
 def _series(collected: Collected, arms: Sequence[Arm]) -> dict[str, list[Any]]:

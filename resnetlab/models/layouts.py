@@ -11,14 +11,16 @@ Names follow the papers:
 * activation placements of Identity Mappings (IM) Fig. 4 / Table 2;
 * shortcut variants of IM Fig. 2 / Table 1;
 * the basic (two 3x3) and bottleneck (1x1-3x3-1x1) blocks of the ResNet paper
-  (R) Fig. 5.
+  (R) Fig. 5, and IM Table 3's one-layer ("1layer skip") unit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-BLOCKS: tuple[str, ...] = ("basic", "bottleneck")
+#: "single": a unit of one 3x3 layer, the "1layer skip" ResNet-110 of IM Table 3 (R-Sec. 3.2
+#: notes that such a unit is close to a linear layer, y = W_1 x + x).
+BLOCKS: tuple[str, ...] = ("basic", "bottleneck", "single")
 
 #: IM Fig. 4 (a)-(e), in the paper's order.
 ACTIVATIONS: dict[str, str] = {
@@ -79,7 +81,8 @@ class UnitLayout:
 
 
 def _weights(block: str) -> tuple[str, ...]:
-    return ("conv3x3", "conv3x3") if block == "basic" else ("conv1x1", "conv3x3", "conv1x1")
+    return {"basic": ("conv3x3", "conv3x3"), "single": ("conv3x3",),
+            "bottleneck": ("conv1x1", "conv3x3", "conv1x1")}[block]
 
 
 def unit_layout(
@@ -99,7 +102,7 @@ def unit_layout(
     (b) ``bn_after_addition``: the last BN moves after the addition;
     (c) ``relu_before_addition``: the after-addition ReLU moves onto the branch;
     (d) ``relu_only_preact``: ReLU-weight-BN-ReLU-weight-BN, identity after addition;
-    (e) ``full_preact``: BN-ReLU-weight-BN-ReLU-weight (IM-Eq. 3-5, f = identity).
+    (e) ``full_preact``: BN-ReLU-weight-BN-ReLU-weight (IM-Eq. 9, f = identity).
 
     ``variant`` changes the shortcut as in IM Fig. 2 / Table 1: constant scaling
     (lambda on h, ``residual_scale`` on F), exclusive gating (1-g(x) on h, g(x) on F),

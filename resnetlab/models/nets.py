@@ -105,12 +105,17 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def _conv_stem(cin: int, cout: int, kernel: int, stride: int, *, activate: bool, maxpool: bool) -> nn.Sequential:
+def _conv_stem(cin: int, cout: int, kernel: int, stride: int, *, activate: bool, maxpool: bool,
+               bn_only: bool = False) -> nn.Sequential:
+    """The first convolution; with ``activate`` followed by BN-ReLU; with ``bn_only`` by BN
+    alone: in ReLU-only pre-activation (IM Fig. 4(d)) every weight layer keeps its BN and only
+    the ReLU moves into the first unit (IM appendix: the activation "right after conv1 and
+    before splitting" is what moving the activations of the original net leaves)."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)]
-    if activate:
+    if activate or bn_only:
         bn = nn.BatchNorm2d(cout)
         bn.layer_response = kernel == 3
-        layers += [bn, nn.ReLU()]
+        layers += [bn] if bn_only else [bn, nn.ReLU()]
     if maxpool:
         layers.append(nn.MaxPool2d(3, stride=2, padding=1))
     return nn.Sequential(*layers)
@@ -118,8 +123,9 @@ def _conv_stem(cin: int, cout: int, kernel: int, stride: int, *, activate: bool,
 
 def cifar_units_per_stage(depth: int, block: str) -> int:
     """n of the depth rule: 6n+2 for basic units (R-Sec. 4.2), 9n+2 for bottleneck units
-    (IM Sec. 4: ResNet-164 is n=18, ResNet-1001 is n=111)."""
-    per_unit, name = (2, "6n+2") if block == "basic" else (3, "9n+2")
+    (IM Sec. 4: ResNet-164 is n=18, ResNet-1001 is n=111), 3n+2 for one-layer units
+    (IM Table 3's "1layer skip" ResNet-110: n=36)."""
+    per_unit, name = {"basic": (2, "6n+2"), "bottleneck": (3, "9n+2"), "single": (1, "3n+2")}[block]
     n, rest = divmod(depth - 2, 3 * per_unit)
     if rest or n < 1:
         basic_ok = (depth - 2) % 6 == 0 and depth >= 8
@@ -128,7 +134,8 @@ def cifar_units_per_stage(depth: int, block: str) -> int:
             hint = " (it is 9n+2: use block='bottleneck')"
         raise ValueError(
             f"depth {depth} is not valid for {block} CIFAR nets: the depth must be {name} with n >= 1"
-            f"{hint}. Basic nets: 6n+2 (20, 32, 44, 56, 110, 1202); bottleneck nets: 9n+2 (164, 1001)."
+            f"{hint}. Basic nets: 6n+2 (20, 32, 44, 56, 110, 1202); bottleneck nets: 9n+2 (164, 1001); "
+            f"one-layer units: 3n+2 (110)."
         )
     return n
 
@@ -154,22 +161,29 @@ def cifar_resnet(
     Shortcut option A (zero padding) by default, as in R-Sec. 4.2.
 
     Bottleneck (IM): 1x1-3x3-1x1 units whose outputs are 4x ``widths`` (64/128/256),
-    9n+2 layers, projection shortcuts where dimensions grow (option B) by default.
+    9n+2 layers, projection shortcuts where dimensions grow (option B) by default; a unit
+    that subsamples does it in its first 1x1, as the authors' code does (resnet-1k-layers,
+    resnet-pre-act.lua).
+
+    The final FC layer: PyTorch's default weight init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    which is Torch7's ``nn.Linear`` default that fb.resnet.torch keeps, and a zero bias, as
+    fb.resnet.torch sets it (:func:`~resnetlab.models.units.init_weights`).
     """
     n = cifar_units_per_stage(depth, block)
     if shortcut is None:
         shortcut = "A" if block == "basic" else "B"
     layout = unit_layout(block, activation, variant, shortcut_scale=shortcut_scale,
                          residual_scale=residual_scale, dropout_p=dropout_p)
-    expansion = 1 if block == "basic" else 4
+    expansion = 4 if block == "bottleneck" else 1
     stages = [
         Stage(n, w * expansion, 1 if i == 0 else 2, mid_channels=w if block == "bottleneck" else None)
         for i, w in enumerate(widths)
     ]
-    stem = _conv_stem(3, widths[0], 3, 1, activate=activation not in PREACTIVATIONS, maxpool=False)
+    stem = _conv_stem(3, widths[0], 3, 1, activate=activation not in PREACTIVATIONS, maxpool=False,
+                      bn_only=activation == "relu_only_preact")
     return ResNet(stem, widths[0], stages, layout, num_classes, shortcut_option=shortcut,
                   shortcut_scale=shortcut_scale, residual_scale=residual_scale,
-                  gate_bias=gate_bias, dropout_p=dropout_p)
+                  gate_bias=gate_bias, dropout_p=dropout_p, stride_in_1x1=block == "bottleneck")
 
 
 #: R-Table 1: units per stage of the ImageNet nets.
@@ -215,8 +229,9 @@ def imagenet_resnet(
         for i, (c, w) in enumerate(zip(counts, (64, 128, 256, 512)))
     ]
     activate = activation not in PREACTIVATIONS
-    stem = (_conv_stem(3, 64, 3, 1, activate=activate, maxpool=False) if small_input
-            else _conv_stem(3, 64, 7, 2, activate=activate, maxpool=True))
+    bn_only = activation == "relu_only_preact"
+    stem = (_conv_stem(3, 64, 3, 1, activate=activate, maxpool=False, bn_only=bn_only) if small_input
+            else _conv_stem(3, 64, 7, 2, activate=activate, maxpool=True, bn_only=bn_only))
     return ResNet(stem, 64, stages, layout, num_classes, shortcut_option=shortcut, stride_in_1x1=True)
 
 

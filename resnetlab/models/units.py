@@ -5,7 +5,7 @@
   1x1 conv shortcut of IM Fig. 2(e).
 * :class:`Gate`: g(x) = sigmoid(W_g x + b_g) of IM Sec. 3.1 (exclusive / shortcut-only gating).
 * :class:`DropoutShortcut`: IM Fig. 2(f).
-* :class:`ResidualUnit`: x_{l+1} = f(lambda h(x_l) + F(x_l)) (IM-Eq. 1-2), built from a
+* :class:`ResidualUnit`: x_{l+1} = f(lambda h(x_l) + F(x_l)) (IM-Eq. 1-2 and 6), built from a
   :class:`~resnetlab.models.layouts.UnitLayout`.
 """
 
@@ -53,13 +53,21 @@ class PadShortcut(nn.Module):
 
 
 class ProjectionShortcut(nn.Sequential):
-    """A 1x1 convolution and BN: ``W_s x`` of R-Eq. 2 (options B/C; IM Fig. 2(e))."""
+    """Options B/C (R-Sec. 3.3): h(x) = W_s x (R-Eq. 2), a 1x1 convolution with ``stride``,
+    followed by BN in the original (post-activation) nets.
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
+    ``bn=False`` for pre-activation nets: there the shortcut's input is already
+    batch-normalised (the unit's shared BN-ReLU), and the authors' code for IM
+    (KaimingHe/resnet-1k-layers, resnet-pre-act.lua; fb.resnet.torch preresnet.lua) uses a
+    bare 1x1 convolution. That gives pre-act ResNet-164 1,703,258 parameters, the official
+    net's count (IM Table 4: 1.7M).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, bn: bool = True):
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)]
+        if bn:
+            layers.append(nn.BatchNorm2d(out_channels))
+        super().__init__(*layers)
 
 
 class Gate(nn.Module):
@@ -86,8 +94,11 @@ class DropoutShortcut(nn.Module):
     """Dropout on the shortcut (IM Fig. 2(f)).
 
     The paper reads it as imposing "a scale of lambda with an expectation of 0.5 on the
-    shortcut", so kept values are *not* rescaled by 1/(1-p) while training, and the
-    shortcut is multiplied by its expectation (1-p) in evaluation.
+    shortcut" (IM Sec. 3.1), so kept values are *not* rescaled by 1/(1-p) while training
+    (inverted dropout would make the expectation 1), and the shortcut is multiplied by its
+    expectation (1-p) in evaluation, as the original dropout of IM's reference [11] does.
+    The paper does not say this in so many words and there is no official code for this
+    variant: it is our reading, the one consistent with the expectation of 0.5.
     """
 
     def __init__(self, p: float = 0.5):
@@ -135,7 +146,7 @@ def _residual_branch(ops: tuple[str, ...], channels: list[tuple[int, int, int]])
 
 
 class ResidualUnit(nn.Module):
-    """One Residual Unit: x_{l+1} = f(s * h(x_l) + r * F(x_l, W_l)) (R-Eq. 1-2, IM-Eq. 1-2).
+    """One Residual Unit: x_{l+1} = f(s * h(x_l) + r * F(x_l, W_l)) (R-Eq. 1-2, IM-Eq. 1-2 and 6).
 
     Parameters
     ----------
@@ -148,8 +159,10 @@ class ResidualUnit(nn.Module):
     shortcut_option:
         "A", "B" or "C" (R-Sec. 3.3): how h(x) matches dimensions.
     stride_in_1x1:
-        bottleneck only: put the stride on the first 1x1 (the ResNet paper's ImageNet
-        nets) rather than on the 3x3 (the CIFAR nets of IM).
+        bottleneck only: put the stride on the first 1x1 rather than on the 3x3. The
+        ResNet paper's ImageNet models and the authors' CIFAR bottleneck nets of IM
+        (resnet-1k-layers, resnet-pre-act.lua) both subsample in the first 1x1, and so do
+        ours; fb.resnet.torch moves it to the 3x3 in its ImageNet nets.
     share_preactivation:
         pre-activation units only: apply the leading activation before the split into
         the two paths (IM Sec. 4, first unit of each stage).
@@ -175,6 +188,8 @@ class ResidualUnit(nn.Module):
         self.layout = layout
         if layout.block == "basic":
             plan = [(in_channels, out_channels, stride), (out_channels, out_channels, 1)]
+        elif layout.block == "single":
+            plan = [(in_channels, out_channels, stride)]
         else:
             mid = mid_channels or out_channels // 4
             s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
@@ -196,7 +211,8 @@ class ResidualUnit(nn.Module):
         if layout.shortcut is None:
             self.shortcut = None
         elif layout.variant == "conv_shortcut" or option == "C" or (changes and option == "B"):
-            self.shortcut = ProjectionShortcut(in_channels, out_channels, stride)
+            self.shortcut = ProjectionShortcut(in_channels, out_channels, stride,
+                                               bn=layout.activation not in PREACTIVATIONS)
         elif changes:
             self.shortcut = PadShortcut(in_channels, out_channels, stride)
         else:
@@ -233,6 +249,9 @@ def init_weights(model: nn.Module) -> None:
     """He initialisation (He et al. 2015, "Delving Deep into Rectifiers", Eq. 14 backward
     case, std = sqrt(2 / (k^2 * out_channels))), as R-Sec. 3.4 uses; BN gamma 1, beta 0.
 
+    Linear layers keep PyTorch's default weight init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)):
+    the same as Torch7's ``nn.Linear`` default, which the official code (fb.resnet.torch
+    ``models/resnet.lua``, resnet-1k-layers) keeps; their bias is zeroed, as there.
     Gate biases keep their requested b_g (IM Table 1 sweeps it).
     """
     for m in model.modules():
