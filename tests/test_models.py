@@ -213,3 +213,11 @@ def test_names_are_forgiving_and_listed():
     models = list_models()
     for name in models:  # every named net parses (built ones are checked above)
         assert display_name(name)
+
+
+def test_pre_activation_is_shared_by_the_first_unit_of_each_stage_only():
+    """fb.resnet.torch preresnet.lua ('both_preact') and resnet-1k-layers: the first unit of
+    every stage applies BN-ReLU before the split; no other unit does."""
+    units = build_model("preresnet110").units
+    assert [i for i, u in enumerate(units) if u.preact is not None] == [0, 18, 36]
+    assert all(u.preact is None for u in build_model("resnet110").units)

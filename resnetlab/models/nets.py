@@ -36,7 +36,9 @@ class ResNet(nn.Module):
 
     With ``variant="plain"`` the units have no shortcut: the plain nets of R-Sec. 4.
     With a pre-activation layout (IM Sec. 4) the stem has no BN/ReLU, the first unit of
-    each stage applies its pre-activation before splitting into the two paths, and an
+    each stage applies its pre-activation before splitting into the two paths (as the
+    authors' code does: fb.resnet.torch ``preresnet.lua`` gives every stage's first unit its
+    "both_preact", resnet-1k-layers shares it wherever the width changes), and an
     extra activation follows the last addition ("we adopt an extra activation right after
     its element-wise addition").
     """
