@@ -7,7 +7,7 @@ import sys
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
-    from .figures import make_figures
+    from .experiments import make_figures
 
     results = make_figures(args.figures, args.runs, only=args.only or None)
     failed = False
@@ -19,29 +19,31 @@ def _cmd_figures(args: argparse.Namespace) -> int:
             print(f"          {r.error}")
         for cmd in r.missing:
             print(f"          missing runs, to record them: {cmd}")
+        for problem in r.damaged:
+            print(f"          left out a damaged record: {problem}")
     return 1 if failed else 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .models import list_models
-    from .runs import recorded_table, resolve_runs_dir
+    from .experiments import list_experiments, list_models, recorded_table, resolve_runs_dir, scan_records
 
     print("Models the papers name (any 6n+2 / 9n+2 depth builds too):")
     for name, where in list_models().items():
         print(f"  {name:22} {where}")
-    from .experiments import list_experiments
-
-    EXPERIMENTS = list_experiments()
-    if EXPERIMENTS:
-        print("\nExperiments (python -m resnetlab reproduce NAME --profile P):")
-        for name, exp in EXPERIMENTS.items():
-            print(f"  {name:22} {exp.title}")
+    print("\nExperiments (python -m resnetlab reproduce NAME --profile P; static ones train nothing):")
+    for name, exp in list_experiments().items():
+        print(f"  {name:22} {exp.title}")
     runs_dir = resolve_runs_dir(args.runs)
-    table = recorded_table(runs_dir)
+    scan = scan_records(runs_dir)
+    table = recorded_table(scan=scan)
     print(f"\nRecorded runs in {runs_dir}: {len(table)}")
     if len(table):
         cols = ["model", "label", "profile", "seed", "status", "final_test_error", "data_source"]
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    for path in scan.unfinished:
+        print(f"unfinished (interrupted or still running; the same command resumes it): {path}")
+    for path, problem in scan.damaged:
+        print(f"damaged, left out of every figure: {problem}")
     return 0
 
 
@@ -58,7 +60,7 @@ def _pairs(items: list[str] | None, what: str) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"error: {what} {item!r} must look like KEY=VALUE")
+            raise ValueError(f"{what} {item!r} must look like KEY=VALUE, e.g. {what} iterations=1000")
         key, value = item.split("=", 1)
         value = _parse_value(value)
         out[key] = tuple(value) if isinstance(value, list) else value
@@ -66,49 +68,37 @@ def _pairs(items: list[str] | None, what: str) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import DatasetNotFoundError, detect_source
-    from .runs import get_or_train, make_config
+    from .experiments import check_device, train_model
 
-    try:
-        options = _pairs(args.option, "--option")
-        overrides = _pairs(args.set, "--set")
-        seeds = range(args.seed, args.seed + args.seeds)
-        source = detect_source(args.dataset, args.data) or "torchvision"
-        configs = [make_config(args.model, profile=args.profile, seed=s, dataset=args.dataset, source=source,
-                               model_options=options, **overrides) for s in seeds]
-        for config in configs:
-            rec = get_or_train(config, runs=args.runs, data=args.data, device=args.device,
-                               save_weights=args.save_weights, progress=not args.no_progress,
-                               checkpoints=args.checkpoints)
-            err = rec.summary.get("final_test_error")
-            err_text = "n/a" if err is None else f"{err:.2f}%"
-            print(f"{rec.id}: {rec.status}, final test error {err_text}"
-                  + (f" ({rec.summary.get('failure_reason')})" if rec.failed else "")
-                  + f", {rec.summary.get('images_per_s', 0) or 0:.0f} images/s on {rec.summary.get('device')}")
-    except (DatasetNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_device(args.device)
+    records = train_model(args.model, profile=args.profile, seed=args.seed, seeds=args.seeds,
+                          dataset=args.dataset, options=_pairs(args.option, "--option"),
+                          overrides=_pairs(args.set, "--set"), data=args.data, runs=args.runs,
+                          device=args.device, save_weights=args.save_weights, progress=not args.no_progress,
+                          checkpoints=args.checkpoints)
+    for rec in records:
+        err = rec.summary.get("final_test_error")
+        err_text = "n/a" if err is None else f"{err:.2f}%"
+        print(f"{rec.id}: {rec.status}, final test error {err_text}"
+              + (f" ({rec.summary.get('failure_reason')})" if rec.failed else "")
+              + f", {rec.summary.get('images_per_s', 0) or 0:.0f} images/s on {rec.summary.get('device')}")
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     import time
 
-    from .data import DatasetNotFoundError
-    from .experiments import reproduce
+    from .experiments import check_device, reproduce
 
+    check_device(args.device)
     t0 = time.perf_counter()
-    try:
-        collected = reproduce(args.experiment, args.profile, runs=args.runs, data=args.data, device=args.device,
-                              jobs=args.jobs, progress=not args.no_progress, checkpoints=args.checkpoints)
-    except (DatasetNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    collected = reproduce(args.experiment, args.profile, runs=args.runs, data=args.data, device=args.device,
+                          jobs=args.jobs, progress=not args.no_progress, checkpoints=args.checkpoints)
     wall = time.perf_counter() - t0
     records = collected.all_records
     images = sum((r.summary.get("iterations") or 0) * r.config["recipe"]["batch_size"] for r in records)
     failed = [r for r in records if r.failed]
-    print(f"{args.experiment} ({args.profile}): {len(records)} runs recorded, {len(failed)} failed, "
+    print(f"{args.experiment} ({args.profile}): {len(records)} runs recorded, {len(failed)} diverged, "
           f"{len(collected.missing)} missing; {wall:.0f} s wall")
     if wall > 0 and images:
         print(f"aggregate throughput (all runs in this call, recorded ones included): {images / wall:.0f} images/s")
@@ -116,12 +106,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         err = r.summary.get("final_test_error")
         print(f"  {r.label:40} seed {r.config['seed']}: {r.status:8} "
               + ("n/a" if err is None else f"{err:.2f}%"))
+    if collected.missing:  # a run crashed (its error was printed above): the call did not do its job
+        print(f"error: {len(collected.missing)} run(s) of {args.experiment} are still not recorded; "
+              f"run the same command again to resume them", file=sys.stderr)
+        return 1
     return 0
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from .migrate import MigrationError, migrate_runs
-    from .runs import resolve_runs_dir
+    from .experiments import MigrationError, migrate_runs, resolve_runs_dir
 
     try:
         moved = migrate_runs(args.runs, dry_run=args.dry_run)
@@ -137,21 +130,15 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import main as bench_main
+    from .tools.bench import main as bench_main
 
     return bench_main(args)
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .data import DatasetNotFoundError, load_cifar
+    from .tools.download import main as download_main
 
-    try:
-        data = load_cifar(args.dataset, args.data, download=True)
-    except DatasetNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{data.source}: {len(data.train_labels)} training and {len(data.test_labels)} test images, cached")
-    return 0
+    return download_main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,12 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m resnetlab",
         description="Rebuild the figures and tables of the two ResNet papers by really training.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("figures", help="redraw every figure from recorded runs (no GPU needed)")
     p.add_argument("--figures", default="figures", help="output folder (default: figures/)")
-    p.add_argument("--runs", default="data/runs", help="recorded runs (default: data/runs/)")
-    p.add_argument("--only", nargs="*", help="only these figures")
+    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
+    p.add_argument("--only", nargs="*", help="only these figures (experiment names, see `list`)")
     p.set_defaults(func=_cmd_figures)
 
     p = sub.add_parser("list", help="models, experiments and recorded runs")
@@ -214,12 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
-    try:
-        from .bench import add_arguments
-    except ImportError:  # pragma: no cover
-        add_arguments = None
-    if add_arguments is not None:
-        add_arguments(p)
+    from .tools.bench import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("download", help="download CIFAR through torchvision (needs a network)")
@@ -229,13 +214,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = ("interrupted: finished runs are recorded, and the run in progress keeps its last checkpoint; "
+               "run the same command again to resume it")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure prints one line on stderr saying what is wrong and what to
+    do, and exits non-zero (2 for bad input, 1 for a failed job, 130 for Ctrl-C); ``--debug``
+    shows the traceback instead."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure is one clear line; --debug shows the rest
+        if args.debug:
+            raise
+        text = str(exc).strip() or type(exc).__name__
+        kind = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
+        print(f"error: {kind}{text}" + ("" if kind == "" else "  (run with --debug for the traceback)"),
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,16 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .experiments import PROFILES, Drawn, collect, draw
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The checkout's root (the folder holding ``pyproject.toml`` and ``data/``), found
-    upwards from ``start`` (default: the working directory); the working directory if none."""
-    here = Path(start or os.getcwd()).resolve()
-    for p in (here, *here.parents):
-        if (p / "pyproject.toml").exists() and (p / "resnetlab").is_dir():
-            return p
-    return here
+from .paths import project_root
 
 
 @dataclass

@@ -23,7 +23,7 @@ if [ ! -d "$tree" ]; then
 else
   git -C "$tree" checkout -q --detach "$commit"
 fi
-# R-Fig. 7 needs the weights of these (resnetlab.experiments.resnet_paper.RESPONSE_NETS)
+# R-Fig. 7 needs the weights of these (resnetlab.experiments.arms.RESPONSE_NETS)
 weights=" plain20 plain56 resnet20 resnet56 resnet110 "
 for slot in "$@"; do
   (

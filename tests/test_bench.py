@@ -1,4 +1,4 @@
-"""resnetlab.bench: runs end to end on fabricated data (no timing is asserted)."""
+"""resnetlab.tools.bench: runs end to end on fabricated data (no timing is asserted)."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnetlab.bench import PeakMemory, PickleCIFAR10, standard_datasets
+from resnetlab.tools.bench import PeakMemory, PickleCIFAR10, standard_datasets
 from resnetlab.cli import main
 from resnetlab.data import load_cifar
 from resnetlab.testing import fabricate_cifar
@@ -65,7 +65,7 @@ def test_peak_memory_sees_a_large_allocation():
 def test_the_standard_pipeline_sees_the_same_images(tmp_path, fmt):
     root = fabricate_cifar(tmp_path / "d", "cifar10", fmt, n_train=40, n_test=10)
     arrays = load_cifar("cifar10", root, progress=False)
-    train, test, note = standard_datasets(arrays, root, tmp_path / "work")
+    train, test, note = standard_datasets(arrays, root)
     assert isinstance(train, PickleCIFAR10) and "PickleCIFAR10" in note
     assert len(train) == 40 and len(test) == 10
     assert np.array_equal(train.data, arrays.train_images.permute(0, 2, 3, 1).numpy())
@@ -84,13 +84,13 @@ def test_the_cuda_step_never_waits_for_the_gpu():
     t = build_trainer("resnet8", fake, PAPER, device="cuda")
     t.stream.batch(0)  # the epoch's permutation is copied to the GPU once per epoch (a sync, outside the step)
     for it in range(2):  # the first steps allocate state (momentum buffers)
-        train_step(t, *t.stream.batch(it), learning_rate(PAPER, it))
+        train_step(t, *t.stream.batch(it), learning_rate(PAPER, it, warmup_end=0))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for it in range(2, 5):
             x, y = t.stream.batch(it)
-            loss, out = train_step(t, x, y, learning_rate(PAPER, it))
+            loss, out = train_step(t, x, y, learning_rate(PAPER, it, warmup_end=0))
             (out.argmax(1) != y).sum()
     finally:
         torch.cuda.set_sync_debug_mode("default")

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from resnetlab import data as D
+from resnetlab.data import loading
 from resnetlab.data import (
     DATA_ENV,
     BatchStream,
@@ -152,7 +153,7 @@ def test_failed_download_is_chained(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def no_network(name: str, root: Path) -> None:
         raise OSError("no network")
 
-    monkeypatch.setattr(D, "_download", no_network)
+    monkeypatch.setattr(loading, "torchvision_download", no_network)
     with pytest.raises(DatasetNotFoundError, match="download failed.*no network") as info:
         load_cifar("cifar10", tmp_path, download=True)
     assert isinstance(info.value.__cause__, OSError)
@@ -163,7 +164,7 @@ def test_download_then_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     def fake_download(name: str, root: Path) -> None:
         fabricate_cifar(root, name, n_train=20, n_test=10)
 
-    monkeypatch.setattr(D, "_download", fake_download)
+    monkeypatch.setattr(loading, "torchvision_download", fake_download)
     assert len(_load_quietly("cifar10", tmp_path, download=True).train_labels) == 20
 
 
@@ -186,7 +187,7 @@ def test_cache_is_written_and_used(cifar_pickles: Path, monkeypatch: pytest.Monk
     first = _load_quietly("cifar10", cifar_pickles)
     (cache,) = _cache_files(cifar_pickles)
     assert cache.name.startswith("cifar10-")
-    monkeypatch.setattr(D, "_decode_pickles", lambda *a: pytest.fail("cache not used"))
+    monkeypatch.setattr(loading, "decode_pickles", lambda *a: pytest.fail("cache not used"))
     second = _load_quietly("cifar10", cifar_pickles)
     assert torch.equal(first.train_images, second.train_images)
     assert torch.equal(first.test_labels, second.test_labels)

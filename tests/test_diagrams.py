@@ -1,4 +1,4 @@
-"""Fast tests of resnetlab.diagrams: the drawn boxes must be the ops of the model layouts."""
+"""Fast tests of resnetlab.plots.diagrams: the drawn boxes must be the ops of the model layouts."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from resnetlab import diagrams  # noqa: E402
-
-unit_layout = pytest.importorskip("resnetlab.models").unit_layout
+from resnetlab.models import unit_layout  # noqa: E402
+from resnetlab.plots import diagrams  # noqa: E402
 
 SHORTCUTS = ("original", "constant_scaling", "exclusive_gating", "shortcut_only_gating", "conv_shortcut",
              "dropout_shortcut")
@@ -141,3 +140,11 @@ def test_layout_fn_injection():
     fig = diagrams.fig_shortcut_variants(layout_fn=fake)
     assert len(fig.axes) == 6 and [c[2] for c in calls] == list(SHORTCUTS)
 
+
+
+def test_plots_exports_the_diagrams():
+    from resnetlab import plots
+
+    for name in ("draw_unit", "fig_residual_unit", "fig_basic_vs_bottleneck", "fig_shortcut_variants",
+                 "fig_activation_variants", "op_label", "op_kind"):
+        assert getattr(plots, name) is getattr(diagrams, name)

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 
 from resnetlab import paper  # noqa: E402
 from resnetlab.experiments import EXPERIMENTS, collect, draw, get_experiment, reproduce  # noqa: E402
-from resnetlab.experiments import identity_mappings as im  # noqa: E402
+from resnetlab.experiments import im_table1  # noqa: E402
+from resnetlab.experiments.tables import results_row  # noqa: E402
 from resnetlab.runs import make_config, run_id  # noqa: E402
 from resnetlab.testing import fabricate_cifar  # noqa: E402
 
@@ -38,10 +39,10 @@ def test_registered():
 
 def test_table1_covers_every_paper_row_with_the_right_options():
     exp = get_experiment("im-table1")
-    rows = {row for _, _, row in im.TABLE1_CASES.values()}
+    rows = {row for _, _, row in im_table1.TABLE1_CASES.values()}
     assert rows == set(paper.IM_TABLE1_ERROR)
     arms = {a.key: a for a in exp.arms}
-    assert set(arms) == set(im.TABLE1_CASES)
+    assert set(arms) == set(im_table1.TABLE1_CASES)
     for key, bias in (("exclusive_gating_0", 0), ("exclusive_gating_-6", -6), ("exclusive_gating_-7", -7),
                       ("shortcut_only_gating_0", 0), ("shortcut_only_gating_-6", -6)):
         cfg = arms[key].config("paper", 0)
@@ -82,7 +83,7 @@ def test_shared_configs_are_identical(profile):
 
 
 def test_arm_configs_equal_make_config():
-    """IMArm derives configs without rebuilding the net each time; they must equal make_config's."""
+    """An arm's configs are make_config's, with the smoke stand-in in the smoke profile."""
     for name in ("im-table1", "im-table3"):
         for arm in get_experiment(name).arms[:3]:
             for profile in ("smoke", "quick", "paper"):
@@ -130,12 +131,12 @@ def test_results_row_failed_runs_are_shown_as_fail():
             self.status = "failed" if failed else "complete"
             self.summary = {"failure_reason": "non-finite loss by iteration 800"} if failed else {}
 
-    row = im.results_row("x", paper.FAIL, [R(7.0), R(None, True), R(None, True)], 3)
+    row = results_row("x", paper.FAIL, [R(7.0), R(None, True), R(None, True)], 3)
     assert row["paper error (%)"] == "fail"
     assert row["ours median (%)"].startswith("fail (diverged: non-finite loss")
     assert row["ours min-max"] == "7.00-fail"
     assert row["status"].startswith("2 of 3 diverged")
-    row = im.results_row("x", 6.61, [R(7.0), R(6.0), R(None, True)], 5)
+    row = results_row("x", 6.61, [R(7.0), R(6.0), R(None, True)], 5)
     assert row["ours median (%)"] == "7.00" and "3 of 5 runs recorded" in row["status"]
 
 
@@ -148,13 +149,13 @@ def test_results_row_tells_ims_fail_from_a_diverged_run():
             self.status = "failed" if failed else "complete"
             self.summary = {"failure_reason": "non-finite loss by iteration 80"} if failed else {}
 
-    above = im.results_row("x", paper.FAIL, [R(23.4), R(25.0), R(8.0)], 3)
+    above = results_row("x", paper.FAIL, [R(23.4), R(25.0), R(8.0)], 3)
     assert above["ours median (%)"] == "23.40 (fail: >20%)"
     assert above["status"] == "2 of 3 above IM's 20% line"
-    diverged = im.results_row("x", paper.FAIL, [R(None, True)], 1)
+    diverged = results_row("x", paper.FAIL, [R(None, True)], 1)
     assert diverged["ours median (%)"].startswith("fail (diverged:")
     assert diverged["status"] == "1 of 1 diverged"
-    assert im.results_row("x", 6.61, [R(19.9)], 1)["ours median (%)"] == "19.90"
+    assert results_row("x", 6.61, [R(19.9)], 1)["ours median (%)"] == "19.90"
 
 
 def test_smoke_reproduce_with_a_failed_run(tmp_path, monkeypatch):

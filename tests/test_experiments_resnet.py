@@ -16,7 +16,7 @@ from resnetlab.runs import run_id
 def _skip_model_validation(monkeypatch):
     """make_config validates every config by building the net on the meta device (about a
     second each for the deep nets); these tests compare and look up configs, so skip it."""
-    monkeypatch.setattr("resnetlab.runs.build_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr("resnetlab.runs.config.build_model", lambda *args, **kwargs: None)
 
 
 NAMES = ("r-fig1", "r-fig6", "r-fig7", "r-fig4", "r-table3", "vgg-depth")
@@ -104,7 +104,7 @@ def test_tables_carry_paper_numbers_from_resnetlab_paper(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_reproduce_r_fig1_and_figures_command(tmp_path, monkeypatch):
-    from resnetlab.figures import make_figures
+    from resnetlab.experiments import make_figures
     from resnetlab.testing import fabricate_cifar
 
     data = fabricate_cifar(tmp_path / "data", "cifar10", n_train=200, n_test=80)
@@ -121,7 +121,7 @@ def test_smoke_reproduce_r_fig1_and_figures_command(tmp_path, monkeypatch):
     # r-fig7 can measure the responses of the recorded weights
     from resnetlab.models import build_model
 
-    monkeypatch.setattr("resnetlab.runs.build_model", build_model)  # Record.load_model builds for real
+    monkeypatch.setattr("resnetlab.runs.config.build_model", build_model)  # load_model builds for real
     monkeypatch.setenv("RESNETLAB_DATA", str(data))
     fig7 = get_experiment("r-fig7").draw(collect("r-fig7", "smoke", runs)).tables["r_fig7_layer_responses"]
     assert list(fig7.set_index("model").loc[["plain-20", "plain-56"], "3x3 layers"]) == [19, 55]

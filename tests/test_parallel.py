@@ -1,8 +1,8 @@
-"""resnetlab.parallel.train_many: several runs at once in separate processes."""
+"""resnetlab.runs.parallel.train_many: several runs at once in separate processes."""
 
 import pytest
 
-from resnetlab.parallel import TrainMany, train_many
+from resnetlab.runs.parallel import TrainMany, train_many
 from resnetlab.runs import load_record, make_config, run_id
 from resnetlab.testing import fabricate_cifar
 
@@ -55,7 +55,7 @@ def test_aggregate_throughput(setup):
 
 def test_recorded_runs_are_skipped(setup, monkeypatch):
     root, runs, configs, first = setup
-    import resnetlab.parallel as parallel
+    import resnetlab.runs.parallel as parallel
 
     monkeypatch.setattr(parallel, "_run_processes", lambda *a, **k: pytest.fail("started a process for a recorded run"))
     again = train_many(configs[:3], jobs=2, runs=runs, data=root, progress=False)

@@ -300,3 +300,98 @@ def test_placeholder_lists_one_command_per_missing_net():
     fig = plots.fig_degradation({"plain-20": []}, commands="python -m resnetlab reproduce r_fig1 --profile quick")
     text = next(t.get_text() for t in fig.axes[1].texts if t.get_gid() == "placeholder")
     assert "reproduce r_fig1" in text.replace("\n", " ")
+
+
+def test_save_figure_is_deterministic(tmp_path):
+    """Re-running writes byte-identical files: no creation date in the PDF, no version in the PNG."""
+    recs = {"plain-20": [make_record("plain-20", 9, seed=s) for s in range(2)], "plain-56": [make_record("plain-56")]}
+    fig = plots.fig_degradation(recs)
+    first = plots.save_figure(fig, "r_fig1", tmp_path / "a")
+    again = plots.save_figure(fig, "r_fig1", tmp_path / "b")  # the same figure saved twice
+    fresh = plots.save_figure(plots.fig_degradation(recs), "r_fig1", tmp_path / "c")  # drawn anew
+    for a, b, c in zip(first, again, fresh):
+        assert a.read_bytes() == b.read_bytes() == c.read_bytes(), a.name
+    assert b"CreationDate" not in first[1].read_bytes()
+    assert b"Software" not in first[0].read_bytes()
+
+
+def _late_top(final: float, offset: float = 0.0) -> float:
+    """The highest test error of make_history after the first fifth of training (iteration 2000)."""
+    return float(make_history(final, offset=offset).set_index("iteration").loc[2000, "test_error"])
+
+
+def test_fig_curve_panels_im_panels():
+    panels = {
+        "(b) constant scaling": {"original": [make_record("o", 7, seed=s) for s in range(2)],
+                                 "shortcut 0 (plain)": [make_record("p", 12)],
+                                 "shortcut 0.5": [make_record("s", 20, failed=True, reason="NaN loss", stop=2500)]},
+        "(c) gating": {"original": [make_record("o", 7)], "b_g = 0": [make_record("g", 9)]},
+        "(e) 1x1 conv": {"original": [], "1x1 conv": []},
+    }
+    fig = plots.fig_curve_panels(panels, title="IM Fig. 3", commands="python -m resnetlab reproduce im-table1",
+                                 note="quick profile", reference="original")
+    err_axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in err_axes] == list(panels)
+    first = err_axes[0]
+    ref = next(ln for ln in first.get_lines() if ln.get_gid() == "test:original")
+    assert ref.get_color() == "0.45"  # the reference net is grey, the others take the palette in order
+    plain = next(ln for ln in first.get_lines() if ln.get_gid() == "test:shortcut 0 (plain)")
+    assert tuple(plain.get_color()) == tuple(plots.PALETTE[0])
+    assert any(ln.get_gid() == "failed_marker:shortcut 0.5" for ln in first.get_lines())
+    # error axis: 0 to 1.2 x the highest test error after the first fifth, failed runs ignored
+    assert first.get_ylim() == pytest.approx((0, 1.2 * _late_top(12)))
+    texts = texts_of(fig)
+    assert any("(failed: NaN loss)" in t for t in texts)
+    assert any("not yet recorded" in t and "reproduce im-table1" in t.replace("\n", " ") for t in texts)
+    assert "test error (solid, left axis)" in texts and "training loss (dashed, right axis)" in texts
+    note = next(t for t in fig.texts if t.get_gid() == "source_note").get_text()
+    assert note.endswith("|  quick profile") and "1 run failed" in note
+    # test error only: no twin loss axes, no training-loss key
+    fig = plots.fig_curve_panels({"ResNet-110": panels["(c) gating"]}, title="IM Fig. 4", train_loss=False)
+    assert len(fig.axes) == 1 and not any("training loss" in t for t in texts_of(fig))
+
+
+def test_fig_im_curves_is_the_single_panel_look():
+    recs = {"ResNet-1001, original": [make_record("a", 8, seed=s) for s in range(3)],
+            "ResNet-1001, pre-activation": [make_record("b", 6)]}
+    old = plots.fig_im_curves(recs, title="IM Fig. 1", loss_ylim=(0, 4))
+    new = plots.fig_curve_panels({"": recs}, title="IM Fig. 1", loss_ylim=(0, 4), look=plots.SINGLE_LOOK)
+    assert texts_of(old) == texts_of(new)
+    assert [ax.get_ylim() for ax in old.axes] == [ax.get_ylim() for ax in new.axes]
+    err_ax, loss_ax = old.axes
+    assert err_ax.get_title() == "" and loss_ax.get_ylim() == (0, 4)
+    assert err_ax.get_ylim() == pytest.approx((0, 1.15 * _late_top(8)))
+    assert "median, band = min-max of n runs" in texts_of(old)
+
+
+def test_fig_shortcut_term():
+    rows = [{"net": net, "state": "init", "unit": u, "forward_norm": 1.0, "backward_norm": 1.0,
+             "direct_norm": 0.0 if net == "plain" else f ** (10 - u)}
+            for net, f in (("plain", 0.8), ("original", 1.0), ("scale 0.5", 0.5)) for u in range(11)]
+    fig = plots.fig_shortcut_term(pd.DataFrame(rows), lambdas={"scale 0.5": 0.5}, command="make it")
+    init, trained = fig.axes
+    assert init.get_yscale() == "log"
+    labels = [t.get_text() for t in init.get_legend().get_texts()]
+    assert "plain: 0 (no shortcut path)" in labels and "original" in labels
+    guide = next(ln for ln in init.get_lines() if ln.get_linestyle() == ":")
+    np.testing.assert_allclose(guide.get_ydata(), 0.5 ** (10 - np.arange(11)))
+    assert any("no 'trained' measurements yet" in t for t in texts_of(fig))
+
+
+def test_plots_import_no_upper_layer():
+    """plots is handed records and numbers: it imports neither train, runs, data, analysis nor
+    experiments (models, the bottom layer, it may: the diagrams draw its layouts)."""
+    import ast
+    from pathlib import Path
+
+    upper = {"train", "runs", "data", "analysis", "experiments", "figures", "cli", "parallel", "notebook", "bench"}
+    root = Path(plots.__file__).parent
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                assert (node.module or "").split(".")[0] not in upper, f"{path.name} imports ..{node.module}"
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("resnetlab"):
+                assert (node.module.split(".") + [""])[1] in {"models", "plots"}, f"{path.name}: {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("resnetlab.") and a.name.split(".")[1] not in {"models", "plots"}
+                               for a in node.names), path.name

@@ -5,16 +5,15 @@ warm-up window and cap, divergence patience)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
 from resnetlab.data import load_cifar
-from resnetlab.migrate import migrate_runs, stale_records, upgrade_config
+from resnetlab.runs.migrate import migrate_runs, stale_records, upgrade_config
 from resnetlab.runs import CONFIG_SCHEMA, checkpoint_path, get_or_train, load_record, make_config, run_id
-from resnetlab.train import Recipe, _optimizer, _warmup_over, decay_groups, get_recipe
+from resnetlab.train import Recipe, build_optimizer as _optimizer, decay_groups, get_recipe, warmup_over as _warmup_over
 from resnetlab.models import build_model, canonical_name
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

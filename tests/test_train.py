@@ -28,8 +28,11 @@ def tiny_recipe(**kw):
 
 @pytest.mark.parametrize("it,lr", [(0, 0.1), (31_999, 0.1), (32_000, 0.01), (47_999, 0.01), (48_000, 0.001), (63_999, 0.001)])
 def test_learning_rate_at_the_schedule_boundaries(it, lr):
-    assert learning_rate(PAPER, it) == pytest.approx(lr)
-    assert learning_rate(PAPER, it, warming_up=True) == 0.01
+    assert learning_rate(PAPER, it, warmup_end=0) == pytest.approx(lr)
+    assert learning_rate(PAPER, it, warmup_end=None) == 0.01  # still warming up
+    # a pure function of the iteration: warm-up lr before the warm-up's end, the schedule from it on
+    assert learning_rate(PAPER, it, warmup_end=it + 1) == 0.01
+    assert learning_rate(PAPER, it, warmup_end=it) == pytest.approx(lr)
 
 
 def test_profiles_follow_the_paper():
@@ -136,7 +139,7 @@ def test_an_interrupted_run_never_looks_complete(arrays, tmp_path):
 def test_get_or_train_reads_a_recorded_run_instead_of_training(arrays, tmp_path, monkeypatch):
     cfg = make_config("resnet8", profile="smoke", model_options=TINY)
     first = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False)
-    import resnetlab.runs as runs
+    import resnetlab.runs.execute as runs
 
     monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("retrained a recorded run"))
     again = get_or_train(cfg, runs=tmp_path, dataset=arrays, progress=False)
@@ -187,3 +190,19 @@ def test_activation_checkpointing_gives_the_same_gradients():
         net(x).sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_the_checkpoint_is_one_dict_of_checkpoint_keys(arrays, tmp_path):
+    from resnetlab.train import CHECKPOINT_KEYS, load_checkpoint, save_checkpoint
+
+    ckpt = tmp_path / "ck.pt"
+    train("resnet8", arrays, tiny_recipe(), model_options=TINY, checkpoint=ckpt, stop_after=8, progress=False)
+    state = load_checkpoint(ckpt)
+    assert sorted(state) == sorted(CHECKPOINT_KEYS) and state["iteration"] == 8
+    short = {k: v for k, v in state.items() if k != "rng"}
+    with pytest.raises(ValueError, match="missing rng"):
+        save_checkpoint(tmp_path / "other.pt", short)  # written by the same keys ...
+    torch.save(short, ckpt)
+    with pytest.warns(RuntimeWarning, match="missing rng"):
+        assert load_checkpoint(ckpt) is None  # ... and read by them
+    assert (tmp_path / "ck.pt.corrupt").exists()

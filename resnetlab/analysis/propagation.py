@@ -161,8 +161,8 @@ def normalise(raw: pd.DataFrame) -> pd.DataFrame:
 def signal_propagation(nets: Mapping[str, nn.Module], state: str = "init", *, images: torch.Tensor | None = None,
                        labels: torch.Tensor | None = None, batch_size: int = 16, seed: int = 0,
                        device: str | torch.device | None = None, relative: bool = True) -> pd.DataFrame:
-    """:func:`measure` for each named net, stacked into the long DataFrame that
-    :func:`resnetlab.plots.fig_signal_propagation` draws: columns ``net, state, unit,
+    """:func:`measure` for each named net, stacked into the long DataFrame that the IM
+    Sec. 2-3 signal-propagation figure draws: columns ``net, state, unit,
     forward_norm, backward_norm`` (normalised with :func:`normalise` unless
     ``relative=False``), plus ``direct_norm`` (the shortcut-only term, see :func:`measure`)
     and the raw norms as ``forward_raw``, ``backward_raw``, ``direct_raw``."""
@@ -211,56 +211,6 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fig_shortcut_term(df: pd.DataFrame, *, title: str = "The shortcut term of IM Eq. 5/8 through depth",
-                      command: str | None = None, lambdas: Mapping[str, float] | None = None):
-    """The first term of IM Eq. 8 (Eq. 5 for lambda = 1) per unit (``direct_norm``, relative to dE/dx_L), at
-    initialisation (left) and after training (right), log scale. ``lambdas`` maps a net name
-    to its shortcut scale: a dotted grey line shows lambda^(L-l) for it. Nets without a
-    shortcut path (plain) have no curve (the term is exactly 0) and say so in the legend."""
-    import matplotlib.pyplot as plt
-
-    from .. import plots
-
-    plots.set_style()
-    fig, axes = plt.subplots(1, 2, figsize=plots.FIGSIZE_WIDE, layout="constrained", sharey=True)
-    fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
-    fig.suptitle(title, x=0.01, ha="left")
-    has = df is not None and len(df) > 0 and "direct_norm" in df
-    nets: list[str] = list(dict.fromkeys(df["net"])) if has else []
-    drawn_any = False
-    for ax, state in zip(axes, ("init", "trained")):
-        ax.set_title("at initialisation" if state == "init" else "after training", fontsize=15)
-        sub = df[df["state"] == state] if has else pd.DataFrame()
-        if sub.empty:
-            plots.placeholder(ax, command, message=f"no '{state}' measurements yet")
-            continue
-        for k, net in enumerate(nets):
-            s = sub[sub["net"] == net].sort_values("unit")
-            if s.empty:
-                continue
-            y = s["direct_norm"].to_numpy(dtype=float)
-            color = plots.PALETTE[k % len(plots.PALETTE)]
-            if not np.any(y > 0):
-                ax.plot([], [], color=color, lw=2.4, label=f"{net}: 0 (no shortcut path)")
-                continue
-            ax.plot(s["unit"], np.where(y > 0, y, np.nan), color=color, lw=2.4, marker="o", ms=3, label=net)
-            lam = (lambdas or {}).get(net)
-            if lam is not None and lam > 0:
-                units = s["unit"].to_numpy(dtype=float)
-                ax.plot(units, lam ** (units.max() - units), color="0.45", ls=":", lw=2,
-                        label=f"$\\lambda^{{L-l}}$, $\\lambda$ = {lam:g}")
-        ax.set_yscale("log")
-        ax.set_xlabel("unit l (0 = input of the first unit)")
-        ax.legend(loc="lower right", fontsize=11, framealpha=0.92)
-        drawn_any = True
-    if drawn_any:
-        axes[0].set_ylabel("shortcut term / $\\Vert \\partial E / \\partial x_L \\Vert$ (log)")
-    fig.text(0.01, 0.01, "shortcut term: the part of dE/dx_l that reaches x_l along the shortcuts only "
-             "(residual branches detached in the backward pass)", fontsize=10, color="0.35", ha="left",
-             va="bottom", gid="source_note")
-    return fig
-
-
 def lambda_sweep(depth: int = 56, lambdas: tuple[float, ...] = (0.5, 0.9, 1.0, 1.1, 1.5), *,
                  batch_size: int = 16, seed: int = 0, device: str | torch.device | None = None) -> pd.DataFrame:
     """IM Eq. 6-8 at initialisation: ResNet-``depth`` with every shortcut scaled by lambda
@@ -277,4 +227,5 @@ def lambda_sweep(depth: int = 56, lambdas: tuple[float, ...] = (0.5, 0.9, 1.0, 1
 
 
 __all__ = ["COLUMNS", "DATA_SCALE", "noise_batch", "measure", "normalise", "signal_propagation", "summarise",
-           "fig_shortcut_term", "lambda_sweep"]
+           "lambda_sweep"]
+

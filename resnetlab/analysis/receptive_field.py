@@ -85,7 +85,7 @@ def centre_fraction(grad: np.ndarray, width: int = 3) -> float:
 
 
 def gradient_maps(**kwargs) -> dict[str, np.ndarray]:
-    """:func:`gradient_map` of each of :data:`DESIGNS` (for ``plots.fig_receptive_field``)."""
+    """:func:`gradient_map` of each of :data:`DESIGNS` (the heatmaps of the receptive-field figure)."""
     return {name: gradient_map(n, k, **kwargs) for name, (n, k) in DESIGNS.items()}
 
 

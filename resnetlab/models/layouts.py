@@ -3,7 +3,7 @@
 A :class:`UnitLayout` lists the operations along the residual branch, along the
 shortcut, and after the addition. The same layout builds the PyTorch module
 (:mod:`resnetlab.models.units`) and draws the block diagram
-(:mod:`resnetlab.diagrams`), so a diagram can never disagree with the network
+(:mod:`resnetlab.plots.diagrams`), so a diagram can never disagree with the network
 it claims to show.
 
 Names follow the papers:

@@ -34,9 +34,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .models import canonical_name, parse_model_name
-from .runs import CONFIG_SCHEMA, resolve_runs_dir, run_id
-from .train import PAPER, Recipe, wants_warmup
+from ..models import canonical_name, parse_model_name
+from ..train import PAPER, Recipe, wants_warmup
+from .config import CONFIG_SCHEMA, run_id
+from .records import resolve_runs_dir
 
 #: analysis caches kept in a record's folder that name their run
 CACHE_FILES = ("layer_responses.json",)

@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 
-from .plots import FIGSIZE_WIDE, set_style
+from ..models import unit_layout
+from .style import FIGSIZE_WIDE, set_style
 
 __all__ = [
     "UnitLayoutLike", "OP_COLORS", "op_kind", "op_label", "draw_unit", "fig_residual_unit",
@@ -40,7 +41,9 @@ class UnitLayoutLike(Protocol):
     after: tuple[str, ...]
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The layout's title (the IM figure panel it is)."""
+        ...
 
 
 #: Fill colour per kind of op; "weight" is any convolution.
@@ -111,12 +114,6 @@ def op_label(op: str, channels: int | None = None) -> str:
     return op
 
 
-def _default_layout_fn() -> Callable[..., UnitLayoutLike]:
-    from .models import unit_layout
-
-    return unit_layout
-
-
 def _box(ax: Axes, x: float, y: float, w: float, op: str, gid: str, fontsize: float,
          text: str | None = None) -> None:
     kind = op_kind(op)
@@ -131,92 +128,99 @@ def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> No
                                  shrinkA=0, shrinkB=0, zorder=2))
 
 
-def _draw(layout: UnitLayoutLike, ax: Axes, *, fontsize: float = 11.0, input_label: str | None = "$x_l$",
-          output_label: str | None = "$x_{l+1}$", channels: Sequence[int | None] | None = None,
-          annotate: Mapping[str, str] | None = None) -> tuple[float, float]:
-    """Draw ``layout`` on ``ax`` (top to bottom) and return its vertical extent (ymin, ymax)."""
-    residual = tuple(layout.residual)
-    shortcut = layout.shortcut
-    after = tuple(layout.after)
-    y = 0.0
-    ymax = 0.45
-    if input_label:
-        ax.text(0, y + 0.12, input_label, ha="center", va="bottom", fontsize=fontsize + 3, gid="input")
-    split_y = y - 0.45
-    _arrow_from = (0.0, y)
-    y = split_y
-    if shortcut is not None:
-        ax.plot([0, 0], [_arrow_from[1], split_y], color=_LINE, lw=1.4, zorder=2)
-        ax.add_patch(Circle((0, split_y), 0.055, color=_LINE, zorder=3))
-        _arrow_from = (0.0, split_y)
-
-    # residual branch
+def _draw_residual(ax: Axes, residual: Sequence[str], y: float, start: tuple[float, float], fontsize: float,
+                   channels: Sequence[int | None] | None) -> tuple[float, tuple[float, float]]:
+    """The residual branch F as boxes below ``y``; returns the last box's centre and bottom."""
     conv_i = 0
     for i, op in enumerate(residual):
         cy = y - _STEP * (0.9 if i == 0 else 1.0)
-        _arrow(ax, _arrow_from, (0, cy + _BOX_H / 2))
+        _arrow(ax, start, (0, cy + _BOX_H / 2))
         ch = None
         if channels is not None and op_kind(op) == "weight":
             ch = channels[conv_i] if conv_i < len(channels) else None
             conv_i += 1
         _box(ax, 0, cy, _BOX_W, op, f"residual:{i}", fontsize, op_label(op, ch))
-        _arrow_from = (0.0, cy - _BOX_H / 2)
+        start = (0.0, cy - _BOX_H / 2)
         y = cy
-    res_top = split_y - _STEP * 0.9 + _BOX_H / 2
-    res_bottom = y - _BOX_H / 2
+    return y, start
 
-    # addition and shortcut
+
+def _draw_addition(ax: Axes, shortcut: Sequence[str], split_y: float, y: float, start: tuple[float, float],
+                   fontsize: float) -> float:
+    """The circled "+" below ``y`` and the shortcut path from ``split_y`` around to it (its
+    ops as boxes on the right); returns the height of the addition."""
+    add_y = y - _STEP * 0.85
+    _arrow(ax, start, (0, add_y + _ADD_R))
+    ax.add_patch(Circle((0, add_y), _ADD_R, facecolor="white", edgecolor=_LINE, lw=1.4, zorder=3))
+    ax.text(0, add_y, "+", ha="center", va="center", fontsize=fontsize + 5, zorder=4, gid="add")
+    c = _CORNER
+    verts = [(0, split_y), (_SIDE_X - c, split_y), (_SIDE_X, split_y), (_SIDE_X, split_y - c),
+             (_SIDE_X, add_y + c), (_SIDE_X, add_y), (_SIDE_X - c, add_y), (_ADD_R, add_y)]
+    codes = [Path.MOVETO, Path.LINETO, Path.CURVE3, Path.CURVE3, Path.LINETO, Path.CURVE3, Path.CURVE3,
+             Path.LINETO]
+    ax.add_patch(FancyArrowPatch(path=Path(verts, codes), arrowstyle="-|>", mutation_scale=12, color=_LINE,
+                                 lw=1.4, zorder=2, gid="shortcut"))
+    if shortcut:
+        mid = (split_y + add_y) / 2
+        n = len(shortcut)
+        step = min(_STEP, (split_y - add_y - 2 * c) / max(n, 1))
+        for j, op in enumerate(shortcut):
+            cy = mid + step * ((n - 1) / 2 - j)
+            _box(ax, _SIDE_X, cy, _SIDE_W, op, f"shortcut:{j}", fontsize - 1)
+    return add_y
+
+
+def _annotate(ax: Axes, annotate: Mapping[str, str], *, res_top: float, res_bottom: float, split_y: float,
+              add_y: float, fontsize: float) -> None:
+    """R-Fig. 2's labels: a bracket with "F(x)" by the branch, "x" by the shortcut, "F(x) + x" by the sum."""
+    mid_res = (res_top + res_bottom) / 2
+    if "residual" in annotate:
+        bx = -_BOX_W / 2 - 0.15
+        ax.plot([bx + 0.1, bx, bx, bx + 0.1], [res_top, res_top, res_bottom, res_bottom], color=_LINE, lw=1.2)
+        ax.text(bx - 0.12, mid_res, annotate["residual"], ha="right", va="center", fontsize=fontsize + 2,
+                gid="annotation:residual")
+    if "shortcut" in annotate:
+        ax.text(_SIDE_X + 0.15, (split_y + add_y) / 2, annotate["shortcut"], ha="left", va="center",
+                fontsize=fontsize + 2, gid="annotation:shortcut")
+    if "add" in annotate:
+        ax.text(-_ADD_R - 0.15, add_y, annotate["add"], ha="right", va="center", fontsize=fontsize + 2,
+                gid="annotation:add")
+
+
+def _draw(layout: UnitLayoutLike, ax: Axes, *, fontsize: float = 11.0, input_label: str | None = "$x_l$",
+          output_label: str | None = "$x_{l+1}$", channels: Sequence[int | None] | None = None,
+          annotate: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """Draw ``layout`` on ``ax`` (top to bottom) and return its vertical extent (ymin, ymax)."""
+    shortcut = layout.shortcut
+    if input_label:
+        ax.text(0, 0.12, input_label, ha="center", va="bottom", fontsize=fontsize + 3, gid="input")
+    split_y = -0.45
+    start = (0.0, 0.0)
     if shortcut is not None:
-        add_y = y - _STEP * 0.85
-        _arrow(ax, _arrow_from, (0, add_y + _ADD_R))
-        ax.add_patch(Circle((0, add_y), _ADD_R, facecolor="white", edgecolor=_LINE, lw=1.4, zorder=3))
-        ax.text(0, add_y, "+", ha="center", va="center", fontsize=fontsize + 5, zorder=4, gid="add")
-        c = _CORNER
-        verts = [(0, split_y), (_SIDE_X - c, split_y), (_SIDE_X, split_y), (_SIDE_X, split_y - c),
-                 (_SIDE_X, add_y + c), (_SIDE_X, add_y), (_SIDE_X - c, add_y), (_ADD_R, add_y)]
-        codes = [Path.MOVETO, Path.LINETO, Path.CURVE3, Path.CURVE3, Path.LINETO, Path.CURVE3, Path.CURVE3,
-                 Path.LINETO]
-        ax.add_patch(FancyArrowPatch(path=Path(verts, codes), arrowstyle="-|>", mutation_scale=12, color=_LINE,
-                                     lw=1.4, zorder=2, gid="shortcut"))
-        if shortcut:
-            mid = (split_y + add_y) / 2
-            n = len(shortcut)
-            step = min(_STEP, (split_y - add_y - 2 * c) / max(n, 1))
-            for j, op in enumerate(shortcut):
-                cy = mid + step * ((n - 1) / 2 - j)
-                _box(ax, _SIDE_X, cy, _SIDE_W, op, f"shortcut:{j}", fontsize - 1)
-        _arrow_from = (0.0, add_y - _ADD_R)
-        y = add_y
+        ax.plot([0, 0], [0.0, split_y], color=_LINE, lw=1.4, zorder=2)
+        ax.add_patch(Circle((0, split_y), 0.055, color=_LINE, zorder=3))
+        start = (0.0, split_y)
+    y, start = _draw_residual(ax, tuple(layout.residual), split_y, start, fontsize, channels)
+    if shortcut is not None:
+        res_bottom = y - _BOX_H / 2
+        y = _draw_addition(ax, shortcut, split_y, y, start, fontsize)
+        start = (0.0, y - _ADD_R)
         if annotate:
-            mid_res = (res_top + res_bottom) / 2
-            if "residual" in annotate:
-                bx = -_BOX_W / 2 - 0.15
-                ax.plot([bx + 0.1, bx, bx, bx + 0.1], [res_top, res_top, res_bottom, res_bottom], color=_LINE,
-                        lw=1.2)
-                ax.text(bx - 0.12, mid_res, annotate["residual"], ha="right", va="center",
-                        fontsize=fontsize + 2, gid="annotation:residual")
-            if "shortcut" in annotate:
-                ax.text(_SIDE_X + 0.15, (split_y + add_y) / 2, annotate["shortcut"], ha="left", va="center",
-                        fontsize=fontsize + 2, gid="annotation:shortcut")
-            if "add" in annotate:
-                ax.text(-_ADD_R - 0.15, add_y, annotate["add"], ha="right", va="center", fontsize=fontsize + 2,
-                        gid="annotation:add")
-    # after the addition
-    for k, op in enumerate(after):
+            _annotate(ax, annotate, res_top=split_y - _STEP * 0.9 + _BOX_H / 2, res_bottom=res_bottom,
+                      split_y=split_y, add_y=y, fontsize=fontsize)
+    for k, op in enumerate(tuple(layout.after)):  # after the addition
         cy = y - _STEP * (0.9 if shortcut is not None and k == 0 else 1.0)
-        _arrow(ax, _arrow_from, (0, cy + _BOX_H / 2))
+        _arrow(ax, start, (0, cy + _BOX_H / 2))
         _box(ax, 0, cy, _BOX_W, op, f"after:{k}", fontsize)
-        _arrow_from = (0.0, cy - _BOX_H / 2)
+        start = (0.0, cy - _BOX_H / 2)
         y = cy
     end_y = y - _STEP * 0.75
-    _arrow(ax, _arrow_from, (0, end_y))
+    _arrow(ax, start, (0, end_y))
     ymin = end_y - 0.1
     if output_label:
         ax.text(0, end_y - 0.08, output_label, ha="center", va="top", fontsize=fontsize + 3, gid="output")
         ymin = end_y - 0.6
-    if input_label:
-        ymax = 0.75
-    return ymin, ymax
+    return ymin, (0.75 if input_label else 0.45)
 
 
 def _frame(ax: Axes, ylims: tuple[float, float], *, left: float = -1.25, right: float = 2.95) -> None:
@@ -295,7 +299,7 @@ def _panel_title(name: str, letter: str) -> str:
 def fig_residual_unit(*, layout_fn: Callable[..., UnitLayoutLike] | None = None) -> Figure:
     """R-Fig. 2: the basic building block, F(x) on the branch, x on the identity
     shortcut, F(x) + x at the addition, then ReLU."""
-    layout = (layout_fn or _default_layout_fn())("basic", "original", "original")
+    layout = (layout_fn or unit_layout)("basic", "original", "original")
     set_style()
     fig, ax = plt.subplots(figsize=(6.67, 7.5), layout="constrained")
     draw_unit(layout, ax, title="Residual learning: a building block (R-Fig. 2)", fontsize=13,
@@ -316,7 +320,7 @@ def fig_basic_vs_bottleneck(width: int = 64, *, layout_fn: Callable[..., UnitLay
     """R-Fig. 5: a basic block on a ``width``-d input (two 3x3) beside a bottleneck
     block on a 4x``width``-d input (1x1 reduce, 3x3, 1x1 restore), with the paper's
     channel annotations ("3x3, 64", "1x1, 256")."""
-    fn = layout_fn or _default_layout_fn()
+    fn = layout_fn or unit_layout
     basic = fn("basic", "original", "original")
     bottle = fn("bottleneck", "original", "original")
     set_style()
@@ -335,7 +339,7 @@ def fig_shortcut_variants(*, layout_fn: Callable[..., UnitLayoutLike] | None = N
     """IM Fig. 2: the six shortcut variants (a) original, (b) constant scaling, (c) exclusive
     gating, (d) shortcut-only gating, (e) 1x1 conv shortcut, (f) dropout shortcut.
     ``variant_options`` passes per-variant options to ``unit_layout``."""
-    fn = layout_fn or _default_layout_fn()
+    fn = layout_fn or unit_layout
     opts = variant_options or {}
     layouts = [fn("basic", "original", v, **dict(opts.get(v, {}))) for v in SHORTCUT_VARIANTS]
     titles = [_panel_title("(a) original" if v == "original" else lay.name, "abcdef"[i])
@@ -346,7 +350,7 @@ def fig_shortcut_variants(*, layout_fn: Callable[..., UnitLayoutLike] | None = N
 def fig_activation_variants(*, layout_fn: Callable[..., UnitLayoutLike] | None = None) -> Figure:
     """IM Fig. 4: activation placements (a) original, (b) BN after addition, (c) ReLU
     before addition, (d) ReLU-only pre-activation, (e) full pre-activation."""
-    fn = layout_fn or _default_layout_fn()
+    fn = layout_fn or unit_layout
     layouts = [fn("basic", a, "original") for a in ACTIVATION_VARIANTS]
     titles = [_panel_title(lay.name, "abcde"[i]) for i, lay in enumerate(layouts)]
     return _panels(layouts, titles, "Where to put BN and ReLU (IM Fig. 4)", fontsize=11)

@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .runs import Record, RecordError, checkpoint_path, describe, load_record, resolve_runs_dir, run_id
+from .config import describe, run_id
+from .execute import checkpoint_path
+from .records import Record, RecordError, load_record, resolve_runs_dir
 
 #: seconds the children get to stop on their own after Ctrl-C before they are terminated
 INTERRUPT_GRACE_S = 10.0
@@ -82,8 +84,8 @@ def _child(config: dict[str, Any], runs: str, data: str | None, device: str | No
 
         if threads:
             torch.set_num_threads(threads)
-        from .data import load_cifar
-        from .runs import get_or_train
+        from ..data import load_cifar
+        from .execute import get_or_train
 
         arrays = load_cifar(config["dataset"], data, progress=False)
         before = _trained_iterations(checkpoint_path(config, runs, checkpoints))
@@ -161,7 +163,7 @@ def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path
     out.skipped = len(configs) - len(todo)
 
     if todo:
-        from .data import load_cifar
+        from ..data import load_cifar
 
         # decode (and cache) each dataset once here, so the children only read the cache
         for name in sorted({configs[i]["dataset"] for i in todo}):

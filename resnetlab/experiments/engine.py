@@ -1,0 +1,195 @@
+"""Collect, train and draw experiments: what the notebooks, ``figures`` and ``reproduce`` call.
+
+Profiles: ``smoke`` (seconds on a CPU, tests), ``quick`` (a tenth of the schedule),
+``paper`` (the full schedule, 5 seeds), and ``recorded`` (read only: the most complete set
+of recorded runs, paper before quick; smoke runs are never drawn as results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..runs import SOURCES, DamagedRecord, RecordError, detect_source, get_or_train, load_record, resolve_runs_dir, run_id
+from .core import RECORDED_ORDER, Arm, Collected, Drawn, Experiment
+from .registry import get_experiment
+
+
+def _collect_profile(exp: Experiment, profile: str, root: Path, source: str) -> Collected:
+    records: dict[str, list[Any]] = {arm.key: [] for arm in exp.arms}
+    missing, damaged = [], []
+    for arm, config in exp.configs(profile, source):
+        try:
+            records[arm.key].append(load_record(root / run_id(config)))
+        except DamagedRecord as exc:
+            damaged.append(str(exc))
+            missing.append(config)
+        except RecordError:
+            missing.append(config)
+    return Collected(exp, profile, records, missing, damaged=damaged)
+
+
+def collect(name: str, profile: str = "recorded", runs: str | Path | None = None, *,
+            data: str | Path | None = None, device: str | None = None,
+            source: str | None = None) -> Collected:
+    """The records an experiment has for ``profile``: with "recorded", the most complete set
+    among the paper and quick profiles (paper wins a tie). Among the data sources the most
+    complete set too (the official CIFAR wins a tie), unless ``source`` names one. ``data``
+    is where analyses that need images (R-Fig. 7) find them."""
+    exp = get_experiment(name)
+    root = resolve_runs_dir(runs)
+    best = None
+    damaged: list[str] = []
+    for p in (RECORDED_ORDER if profile == "recorded" else (profile,)):
+        for src in ((source,) if source else tuple(SOURCES)):
+            c = _collect_profile(exp, p, root, src)
+            damaged += c.damaged
+            if best is None or len(c.all_records) > len(best.all_records):
+                best = c
+    assert best is not None
+    best.damaged = damaged
+    if profile == "recorded" and not best.all_records:
+        best.profile = None
+    best.data, best.device = data, device
+    return best
+
+
+def training_source(exp: Experiment, data: str | Path | None, dataset: Any = None) -> str:
+    """The data source new runs of ``exp`` train on: that of ``dataset`` if given, else the
+    copy found under ``data``; "torchvision" (the official data) when there is none yet."""
+    if dataset is not None:
+        return dataset.kind
+    names = sorted({arm.dataset for arm in exp.arms}) or ["cifar10"]
+    kinds = {detect_source(n, data) or "torchvision" for n in names}
+    if len(kinds) > 1:
+        raise ValueError(f"{exp.name} needs {', '.join(names)} from one kind of copy, but the data root holds "
+                         f"{', '.join(sorted(kinds))}; point --data at copies of one kind")
+    return kinds.pop()
+
+
+def keeps_weights(arm: Arm, config: dict[str, Any]) -> bool:
+    """Whether a run records its final weights: only arms whose analysis needs them
+    (``arm.save_weights``), and of those only seed 0. The analyses (R-Fig. 7, IM signal
+    propagation) use one trained net per arm, and weights of every seed of the paper
+    profile would make ``data/runs/`` (committed) five times larger for nothing."""
+    return bool(arm.save_weights) and config["seed"] == 0
+
+
+def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = None, data: str | Path | None = None,
+              device: str | None = None, jobs: int = 1, progress: bool = True, dataset: Any = None,
+              checkpoints: str | Path | None = None) -> Collected:
+    """Train whatever ``name`` still lacks in ``profile`` (finished runs are read, not retrained;
+    interrupted ones resume), then return everything collected.
+
+    ``jobs > 1`` trains that many runs at once on one device (separate processes,
+    :mod:`resnetlab.runs.parallel`)."""
+    exp = get_experiment(name)
+    if profile == "recorded" or exp.static:
+        return collect(name, profile, runs, data=data, device=device)
+    source = training_source(exp, data, dataset)
+    todo = exp.configs(profile, source)
+    weights = [keeps_weights(arm, c) for arm, c in todo]
+    if jobs > 1:
+        from ..runs.parallel import train_many
+
+        train_many([c for _, c in todo], jobs=jobs, runs=runs, data=data, device=device,
+                   save_weights=weights, progress=progress, checkpoints=checkpoints)
+    else:
+        _train_in_turn(name, todo, weights, runs=runs, data=data, device=device, progress=progress,
+                       dataset=dataset, checkpoints=checkpoints)
+    return collect(name, profile, runs, data=data, device=device, source=source)
+
+
+def _train_in_turn(name: str, todo: list[tuple[Arm, dict[str, Any]]], weights: list[bool], *, runs: Any, data: Any,
+                   device: str | None, progress: bool, dataset: Any, checkpoints: Any) -> None:
+    from tqdm.auto import tqdm
+
+    from ..runs import load_cifar
+
+    arrays: dict[str, Any] = {}
+    root = resolve_runs_dir(runs)
+    for (arm, config), keep in tqdm(list(zip(todo, weights)), desc=name, disable=not progress or len(todo) < 2,
+                                    unit="run"):
+        if (root / run_id(config) / "summary.json").exists():
+            continue
+        if dataset is None and config["dataset"] not in arrays:
+            arrays[config["dataset"]] = load_cifar(config["dataset"], data, progress=progress)
+        get_or_train(config, runs=runs, data=data, dataset=dataset or arrays.get(config["dataset"]),
+                     device=device, save_weights=keep, progress=progress, checkpoints=checkpoints)
+
+
+def draw(name: str, profile: str = "recorded", *, runs: str | Path | None = None,
+         figures_dir: str | Path | None = "figures", train: bool = False, data: str | Path | None = None,
+         device: str | None = None, show_missing: bool = True, quiet: bool = False) -> Drawn:
+    """The notebook's one call per figure: collect (or, with ``train=True`` and a training
+    profile, reproduce) the experiment's runs, draw its figures and tables, save them to
+    ``figures_dir`` (PNG+PDF, tables as CSV) unless it is ``None``, and return them."""
+    from .. import plots
+
+    exp = get_experiment(name)
+    if train and profile != "recorded":
+        collected = reproduce(name, profile, runs=runs, data=data, device=device)
+    else:
+        collected = collect(name, profile, runs, data=data, device=device)
+    for problem in [] if quiet else collected.damaged:
+        print(f"{name}: left out a damaged record: {problem}")
+    if show_missing and collected.missing:
+        print(f"{name}: {len(collected.missing)} of {len(collected.missing) + len(collected.all_records)} runs "
+              f"not recorded yet; to record them: {collected.command()}")
+    drawn = exp.draw(collected)
+    if figures_dir is not None:
+        out = Path(figures_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for stem, fig in drawn.figures.items():
+            plots.save_figure(fig, stem, out)
+        for stem, table in drawn.tables.items():
+            table.to_csv(out / f"{stem}.csv", index=False)
+    return drawn
+
+
+@dataclass
+class FigureResult:
+    """What ``python -m resnetlab figures`` did for one experiment."""
+
+    name: str
+    paths: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # commands that would fill the gaps
+    error: str | None = None
+    damaged: list[str] = field(default_factory=list)  # records left out, with what is wrong
+
+
+def make_figures(figures_dir: str | Path = "figures", runs_dir: str | Path | None = None,
+                 only: list[str] | None = None, progress: bool = True) -> list[FigureResult]:
+    """Draw every registered experiment (or those named in ``only``) from the recorded runs
+    in ``runs_dir`` (default ``$RESNETLAB_RUNS`` or ``data/runs``) into ``figures_dir``."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from tqdm.auto import tqdm
+
+    from .registry import EXPERIMENTS
+
+    matplotlib.use("Agg", force=False)
+    unknown = sorted(set(only or ()) - set(EXPERIMENTS))
+    if unknown:
+        raise ValueError(f"unknown figure(s) {', '.join(unknown)}; valid: {', '.join(EXPERIMENTS)}")
+    names = [n for n in EXPERIMENTS if not only or n in only]
+    results = []
+    for name in tqdm(names, desc="figures", disable=not progress):
+        try:
+            drawn = draw(name, "recorded", runs=runs_dir, figures_dir=figures_dir, show_missing=False, quiet=True)
+            collected = collect(name, "recorded", runs_dir)
+            result = FigureResult(name, [Path(figures_dir) / f"{s}.png" for s in drawn.figures]
+                                  + [Path(figures_dir) / f"{s}.csv" for s in drawn.tables])
+            if collected.missing:
+                result.missing.append(f"{collected.command()}  ({len(collected.missing)} runs)")
+            result.damaged = sorted(set(collected.damaged))
+            results.append(result)
+        except Exception as exc:  # noqa: BLE001 - reported per figure, then the others go on
+            results.append(FigureResult(name, error=f"{type(exc).__name__}: {exc}"))
+        finally:
+            plt.close("all")
+    return results
+
+
+__all__ = ["FigureResult", "collect", "draw", "keeps_weights", "make_figures", "reproduce", "training_source"]
