@@ -129,6 +129,14 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 1 if any(m.note for m in moved) else 0
 
 
+def _cmd_tensorboard(args: argparse.Namespace) -> int:
+    from .experiments import export_tensorboard, scan_records
+
+    n = export_tensorboard(scan_records(args.runs).records, args.logdir)
+    print(f"{n} run(s) written to {args.logdir}; view them with: tensorboard --logdir {args.logdir}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .tools.bench import main as bench_main
 
@@ -200,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
     p.add_argument("--dry-run", action="store_true", help="only say what would move")
     p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("tensorboard", help="write the recorded runs' histories as TensorBoard scalars")
+    p.add_argument("--logdir", default="tb", help="TensorBoard log folder (default: tb/)")
+    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
+    p.set_defaults(func=_cmd_tensorboard)
 
     p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
     from .tools.bench import add_arguments

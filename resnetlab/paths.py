@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The course's GitHub repository (owner/name): every notebook's Colab badge and install cell
+#: use it (tests/test_course_links.py checks); a fork changes it with
+#: ``python -m resnetlab.tools.course_repo OWNER/NAME``, which rewrites them all.
+COURSE_REPO = "resnetlab/resnetlab"
+
 
 def _is_root(p: Path) -> bool:
     return (p / "pyproject.toml").is_file() and (p / "resnetlab").is_dir()
@@ -29,4 +34,4 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
     return here if _is_root(here) else begin
 
 
-__all__ = ["project_root"]
+__all__ = ["COURSE_REPO", "project_root"]

@@ -114,3 +114,25 @@ def test_a_damaged_record_is_reported_and_never_drawn(recorded, how, capsys):
     assert main(["list", "--runs", str(runs)]) == 0
     out = capsys.readouterr().out
     assert "damaged, left out of every figure" in out and "Recorded runs in" in out
+
+
+def test_tensorboard_export(recorded, tmp_path):
+    from resnetlab.runs.tensorboard import export_tensorboard
+
+    written: dict = {}
+
+    class Writer:
+        def __init__(self, log_dir):
+            self.dir = log_dir
+            written[log_dir] = []
+
+        def add_scalar(self, tag, value, step):
+            written[self.dir].append((tag, step))
+
+        def close(self):
+            pass
+
+    rec = scan_records(recorded.parent).records
+    assert export_tensorboard(rec, tmp_path / "tb", writer_class=Writer) == 1
+    [(logdir, scalars)] = written.items()
+    assert logdir.endswith(recorded.name) and ("error/test", 24) in scalars

@@ -50,7 +50,7 @@ def test_notebook_executes_in_smoke_profile(path, tmp_path, notebook_data, monke
     figures, runs = tmp_path / "figures", tmp_path / "runs"
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell(
         f'PROFILE = "smoke"\nDATA = {str(notebook_data)!r}\nRUNS = {str(runs)!r}\nFIGURES = {str(figures)!r}'))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as a reader has it
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
@@ -59,3 +59,8 @@ def test_notebook_executes_in_smoke_profile(path, tmp_path, notebook_data, monke
     assert written, f"{path.name} wrote no figure into FIGURES"
     for png in figures.glob("*.png"):
         assert (figures / f"{png.stem}.pdf").exists()
+    # every figure is shown once: no image appears twice among the notebook's outputs
+    images = [o["data"]["image/png"] for c in nb.cells for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, f"{path.name} showed no figure"
+    assert len(images) == len(set(images)), f"{path.name} shows {len(images) - len(set(images))} figure(s) twice"

@@ -11,9 +11,9 @@ receptive fields) are experiments with no arms (:mod:`.static`).
 from .core import PROFILES, Arm, Collected, Drawn, Experiment
 from .engine import FigureResult, collect, draw, keeps_weights, make_figures, reproduce
 from .registry import EXPERIMENTS, get_experiment, list_experiments
-from .single import (MigrationError, check_device, list_models, migrate_runs, recorded_table, resolve_runs_dir, scan_records,
+from .single import (MigrationError, check_device, export_tensorboard, list_models, migrate_runs, recorded_table, resolve_runs_dir, scan_records,
                      train_model)
 
 __all__ = ["Arm", "Collected", "Drawn", "EXPERIMENTS", "Experiment", "FigureResult", "PROFILES", "collect", "draw",
-           "check_device", "get_experiment", "keeps_weights", "list_experiments", "make_figures", "reproduce", "MigrationError",
+           "check_device", "export_tensorboard", "get_experiment", "keeps_weights", "list_experiments", "make_figures", "reproduce", "MigrationError",
            "list_models", "migrate_runs", "recorded_table", "resolve_runs_dir", "scan_records", "train_model"]

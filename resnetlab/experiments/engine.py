@@ -48,9 +48,11 @@ def collect(name: str, profile: str = "recorded", runs: str | Path | None = None
             if best is None or len(c.all_records) > len(best.all_records):
                 best = c
     assert best is not None
-    best.damaged = damaged
     if profile == "recorded" and not best.all_records:
+        # nothing recorded: what is missing is what the suggested command would train
+        best = _collect_profile(exp, "quick", root, source or "torchvision")
         best.profile = None
+    best.damaged = damaged
     best.data, best.device = data, device
     return best
 

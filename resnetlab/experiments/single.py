@@ -12,6 +12,7 @@ from typing import Any
 from ..models import list_models
 from ..runs import Record, detect_source, get_or_train, make_config, recorded_table, resolve_runs_dir, scan_records
 from ..runs.migrate import MigrationError, Moved, migrate_runs
+from ..runs.tensorboard import export_tensorboard
 
 
 def check_device(device: str | None) -> None:
@@ -47,5 +48,5 @@ def train_model(model: str, *, profile: str = "quick", seed: int = 0, seeds: int
                          checkpoints=checkpoints) for c in configs]
 
 
-__all__ = ["check_device", "MigrationError", "Moved", "list_models", "migrate_runs", "recorded_table", "resolve_runs_dir",
+__all__ = ["check_device", "export_tensorboard", "MigrationError", "Moved", "list_models", "migrate_runs", "recorded_table", "resolve_runs_dir",
            "scan_records", "train_model"]
