@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
@@ -149,6 +150,80 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return download_main(args)
 
 
+RUNS_HELP = "recorded runs (default: $RESNETLAB_RUNS or data/runs/)"
+DATA_HELP = "data root (default: $RESNETLAB_DATA or data/)"
+CHECKPOINTS_HELP = ("folder for resumable checkpoints (default: $RESNETLAB_CHECKPOINTS, else inside each run's "
+                    "folder); put it outside the work tree to keep long runs resumable")
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """What ``train`` and ``reproduce`` share: profile, data, runs, device, checkpoints."""
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--runs", default=None, help=RUNS_HELP)
+    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoints", default=None, help=CHECKPOINTS_HELP)
+
+
+def _add_drawing_commands(sub: Any) -> None:
+    p = sub.add_parser("figures", help="redraw every figure from recorded runs (no GPU needed)")
+    p.add_argument("--figures", default="figures", help="output folder (default: figures/)")
+    p.add_argument("--runs", default=None, help=RUNS_HELP)
+    p.add_argument("--only", nargs="*", help="only these figures (experiment names, see `list`)")
+    p.set_defaults(func=_cmd_figures)
+    p = sub.add_parser("list", help="models, experiments and recorded runs")
+    p.add_argument("--runs", default=None, help=RUNS_HELP)
+    p.set_defaults(func=_cmd_list)
+
+
+def _add_training_commands(sub: Any) -> None:
+    p = sub.add_parser("train", help="train one model (or read its record if it exists)",
+                       description="Train MODEL with a profile's recipe and record the run in --runs. "
+                                   "An interrupted run resumes from its last checkpoint.")
+    p.add_argument("model", help="e.g. resnet20, plain56, preresnet164 (python -m resnetlab list)")
+    _add_training_options(p)
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1)")
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="model option, e.g. shortcut=B, variant=exclusive_gating, gate_bias=-6 (repeatable)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="recipe override, e.g. iterations=1000 or compile=true (repeatable)")
+    p.add_argument("--save-weights", action="store_true", help="also record the final weights (fp16)")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("reproduce", help="train what one experiment (figure) still lacks",
+                       description="Train the runs an experiment needs in a profile; recorded runs are read, "
+                                   "interrupted ones resume. See `list` for the experiments.")
+    p.add_argument("experiment")
+    _add_training_options(p)
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once on the device (default 1)")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _add_record_commands(sub: Any) -> None:
+    p = sub.add_parser("migrate", help="bring recorded runs of an older config layout up to date (new ids)")
+    p.add_argument("--runs", default=None, help=RUNS_HELP)
+    p.add_argument("--dry-run", action="store_true", help="only say what would move")
+    p.set_defaults(func=_cmd_migrate)
+    p = sub.add_parser("tensorboard", help="write the recorded runs' histories as TensorBoard scalars")
+    p.add_argument("--logdir", default="tb", help="TensorBoard log folder (default: tb/)")
+    p.add_argument("--runs", default=None, help=RUNS_HELP)
+    p.set_defaults(func=_cmd_tensorboard)
+
+
+def _add_tool_commands(sub: Any) -> None:
+    from .tools.bench import add_arguments
+
+    p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("download", help="download CIFAR through torchvision (needs a network)")
+    p.add_argument("dataset", choices=["cifar10", "cifar100"])
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.set_defaults(func=_cmd_download)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m resnetlab",
@@ -156,74 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("figures", help="redraw every figure from recorded runs (no GPU needed)")
-    p.add_argument("--figures", default="figures", help="output folder (default: figures/)")
-    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
-    p.add_argument("--only", nargs="*", help="only these figures (experiment names, see `list`)")
-    p.set_defaults(func=_cmd_figures)
-
-    p = sub.add_parser("list", help="models, experiments and recorded runs")
-    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
-    p.set_defaults(func=_cmd_list)
-
-    p = sub.add_parser("train", help="train one model (or read its record if it exists)",
-                       description="Train MODEL with a profile's recipe and record the run in --runs. "
-                                   "An interrupted run resumes from its last checkpoint.")
-    p.add_argument("model", help="e.g. resnet20, plain56, preresnet164 (python -m resnetlab list)")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
-    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1)")
-    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
-    p.add_argument("--data", default=None, help="data root (default: $RESNETLAB_DATA or data/)")
-    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
-    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE",
-                   help="model option, e.g. shortcut=B, variant=exclusive_gating, gate_bias=-6 (repeatable)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="recipe override, e.g. iterations=1000 or compile=true (repeatable)")
-    p.add_argument("--save-weights", action="store_true", help="also record the final weights (fp16)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--checkpoints", default=None,
-                   help="folder for resumable checkpoints (default: $RESNETLAB_CHECKPOINTS, else inside each run's "
-                        "folder); put it outside the work tree to keep long runs resumable")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser("reproduce", help="train what one experiment (figure) still lacks",
-                       description="Train the runs an experiment needs in a profile; recorded runs are read, "
-                                   "interrupted ones resume. See `list` for the experiments.")
-    p.add_argument("experiment")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once on the device (default 1)")
-    p.add_argument("--data", default=None, help="data root (default: $RESNETLAB_DATA or data/)")
-    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--checkpoints", default=None,
-                   help="folder for resumable checkpoints (default: $RESNETLAB_CHECKPOINTS, else inside each run's "
-                        "folder); put it outside the work tree to keep long runs resumable")
-    p.set_defaults(func=_cmd_reproduce)
-
-    p = sub.add_parser("migrate", help="bring recorded runs of an older config layout up to date (new ids)")
-    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
-    p.add_argument("--dry-run", action="store_true", help="only say what would move")
-    p.set_defaults(func=_cmd_migrate)
-
-    p = sub.add_parser("tensorboard", help="write the recorded runs' histories as TensorBoard scalars")
-    p.add_argument("--logdir", default="tb", help="TensorBoard log folder (default: tb/)")
-    p.add_argument("--runs", default=None, help="recorded runs (default: $RESNETLAB_RUNS or data/runs/)")
-    p.set_defaults(func=_cmd_tensorboard)
-
-    p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
-    from .tools.bench import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=_cmd_bench)
-
-    p = sub.add_parser("download", help="download CIFAR through torchvision (needs a network)")
-    p.add_argument("dataset", choices=["cifar10", "cifar100"])
-    p.add_argument("--data", default=None, help="data root (default: $RESNETLAB_DATA or data/)")
-    p.set_defaults(func=_cmd_download)
+    for add in (_add_drawing_commands, _add_training_commands, _add_record_commands, _add_tool_commands):
+        add(sub)
     return parser
 
 

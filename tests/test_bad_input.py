@@ -136,3 +136,28 @@ def test_tensorboard_export(recorded, tmp_path):
     assert export_tensorboard(rec, tmp_path / "tb", writer_class=Writer) == 1
     [(logdir, scalars)] = written.items()
     assert logdir.endswith(recorded.name) and ("error/test", 24) in scalars
+
+
+def test_read_only_runs_folder_keeps_the_computed_responses(tmp_path, cifar_pickles, monkeypatch):
+    """R-Fig. 7 on a runs folder that cannot be written: the responses are returned (with a
+    warning), not lost, and no temporary file is left behind."""
+    import os
+
+    from resnetlab.analysis import responses
+    from resnetlab.data import load_cifar
+
+    arrays = load_cifar("cifar10", cifar_pickles, progress=False)
+    config = make_config("resnet8", profile="smoke", model_options={"widths": (4, 8, 16)})
+    rec = get_or_train(config, runs=tmp_path / "runs", dataset=arrays, progress=False, save_weights=True)
+    real_replace = os.replace
+
+    def refuse(src, dst):
+        if str(dst).endswith(responses.RESPONSES_FILE):
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(responses.os, "replace", refuse)
+    with pytest.warns(RuntimeWarning, match="could not cache"):
+        blob = responses.record_responses(rec, cifar_pickles)
+    assert blob["stds"] and not (rec.path / responses.RESPONSES_FILE).exists()
+    assert not list(rec.path.glob(".*.tmp-*"))

@@ -57,7 +57,7 @@ def test_recorded_runs_are_skipped(setup, monkeypatch):
     root, runs, configs, first = setup
     import resnetlab.runs.parallel as parallel
 
-    monkeypatch.setattr(parallel, "_run_processes", lambda *a, **k: pytest.fail("started a process for a recorded run"))
+    monkeypatch.setattr(parallel._Pool, "run", lambda *a, **k: pytest.fail("started a process for a recorded run"))
     again = train_many(configs[:3], jobs=2, runs=runs, data=root, progress=False)
     assert again.skipped == 3 and again.trained == 0 and again.images == 0
     assert [r.summary for r in again] == [r.summary for r in first[:3]]

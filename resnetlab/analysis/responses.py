@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -129,11 +130,24 @@ def record_responses(record: Any, data: str | os.PathLike | None = None, *, devi
             "stds": [float(v) for v in stds], "data_source": arrays.source, "test_images": len(arrays.test_labels),
             "torch_version": torch.__version__}
     if cache:
-        file = Path(record.path) / RESPONSES_FILE
-        tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
+        _write_cache(Path(record.path) / RESPONSES_FILE, blob)
+    return blob
+
+
+def _write_cache(file: Path, blob: dict[str, Any]) -> None:
+    """Keep the computed responses beside the run; a runs folder that cannot be written (read
+    only, full) costs only the cache, never the result: a warning, and the caller gets the blob."""
+    tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
+    try:
         tmp.write_text(json.dumps(blob, indent=1) + "\n")
         os.replace(tmp, file)
-    return blob
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only folder could not have taken the temporary file either
+        warnings.warn(f"could not cache R-Fig. 7 responses in {file} ({exc.strerror or exc}); they are used "
+                      f"now and computed again next time", RuntimeWarning, stacklevel=3)
 
 
 __all__ = ["RESPONSES_FILE", "response_modules", "layer_response_stds", "record_responses"]

@@ -123,6 +123,34 @@ def _threads_per_job(device: str | None, jobs: int) -> int | None:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
+def _weights_per_config(save_weights: bool | Sequence[bool] | None, n: int) -> list[bool]:
+    if save_weights is None or isinstance(save_weights, bool):
+        return [bool(save_weights)] * n
+    weights = [bool(w) for w in save_weights]
+    if len(weights) != n:
+        raise ValueError(f"save_weights has {len(weights)} entries for {n} configs")
+    return weights
+
+
+def _split_recorded(configs: list[dict[str, Any]], root: Path) -> tuple[dict[int, Record], list[int]]:
+    """The configs already recorded (read, not retrained) and the indices still to train
+    (a config given twice trains once)."""
+    records: dict[int, Record] = {}
+    todo: list[int] = []
+    seen: set[str] = set()
+    for i, config in enumerate(configs):
+        rid = run_id(config)
+        try:
+            records[i] = load_record(root / rid)
+            continue
+        except RecordError:
+            pass
+        if rid not in seen:
+            seen.add(rid)
+            todo.append(i)
+    return records, todo
+
+
 def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path | None = None,
                data: str | Path | None = None, device: str | None = None,
                save_weights: bool | Sequence[bool] | None = None, progress: bool = True,
@@ -135,51 +163,23 @@ def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     configs = list(configs)
-    if save_weights is None or isinstance(save_weights, bool):
-        weights = [bool(save_weights)] * len(configs)
-    else:
-        weights = [bool(w) for w in save_weights]
-        if len(weights) != len(configs):
-            raise ValueError(f"save_weights has {len(weights)} entries for {len(configs)} configs")
+    weights = _weights_per_config(save_weights, len(configs))
     root = resolve_runs_dir(runs)
     out = TrainMany()
     out.errors = []
     t_start = time.perf_counter()
-
-    records: dict[int, Record] = {}
-    todo: list[int] = []
-    seen_ids: dict[str, int] = {}
-    for i, config in enumerate(configs):
-        rid = run_id(config)
-        try:
-            records[i] = load_record(root / rid)
-            continue
-        except RecordError:
-            pass
-        if rid in seen_ids:  # the same config twice: train it once
-            continue
-        seen_ids[rid] = i
-        todo.append(i)
+    records, todo = _split_recorded(configs, root)
     out.skipped = len(configs) - len(todo)
-
     if todo:
         from ..data import load_cifar
 
         # decode (and cache) each dataset once here, so the children only read the cache
         for name in sorted({configs[i]["dataset"] for i in todo}):
             load_cifar(name, data, progress=progress)
-        _run_processes(configs, todo, weights, root, data, device, jobs, out, progress, checkpoints)
-
+        _Pool(configs, weights, root, data, device, jobs, out, progress, checkpoints).run(todo)
     for i, config in enumerate(configs):
-        if i in records:
-            continue
-        rid = run_id(config)
-        try:
-            records[i] = load_record(root / rid)
-        except RecordError:
-            err = next((e for e in out.errors if e.run_id == rid), None)
-            summary = {"status": "error", "failure_reason": err.message if err else "not recorded"}
-            records[i] = Record(root / rid, config, summary)
+        if i not in records:
+            records[i] = _record_or_error(root / run_id(config), config, out.errors)
     out.extend(records[i] for i in range(len(configs)))
     out.wall_s = time.perf_counter() - t_start
     if progress:
@@ -190,79 +190,100 @@ def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path
     return out
 
 
-def _run_processes(configs: list[dict[str, Any]], todo: list[int], weights: list[bool], root: Path,
-                   data: str | Path | None, device: str | None, jobs: int, out: TrainMany,
-                   progress: bool, checkpoints: str | Path | None = None) -> None:
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    threads = _threads_per_job(device, min(jobs, len(todo)))
-    pending = list(todo)
-    live: dict[str, tuple[Any, int]] = {}  # run id -> (process, config index)
-    reported: dict[str, tuple] = {}
-    done = 0
+def _record_or_error(path: Path, config: dict[str, Any], errors: list[RunError]) -> Record:
+    try:
+        return load_record(path)
+    except RecordError:
+        err = next((e for e in errors if e.run_id == path.name), None)
+        return Record(path, config, {"status": "error", "failure_reason": err.message if err else "not recorded"})
 
-    def log(text: str) -> None:
-        if progress:
+
+class _Pool:
+    """At most ``jobs`` child processes at a time, each training one config."""
+
+    def __init__(self, configs: list[dict[str, Any]], weights: list[bool], root: Path, data: str | Path | None,
+                 device: str | None, jobs: int, out: TrainMany, progress: bool,
+                 checkpoints: str | Path | None) -> None:
+        self.configs, self.weights, self.root, self.device, self.jobs = configs, weights, root, device, jobs
+        self.data = None if data is None else str(data)
+        self.checkpoints = None if checkpoints is None else str(checkpoints)
+        self.out, self.progress = out, progress
+        self.ctx = mp.get_context("spawn")
+        self.results = self.ctx.Queue()
+        self.live: dict[str, tuple[Any, int]] = {}  # run id -> (process, config index)
+        self.reported: dict[str, tuple] = {}
+        self.done = self.total = 0
+        self.threads: int | None = None
+
+    def log(self, text: str) -> None:
+        if self.progress:
             print(text, file=sys.stderr, flush=True)
 
-    def drain(timeout: float) -> None:
+    def drain(self, timeout: float) -> None:
         try:
-            msg = results.get(timeout=timeout)
+            msg = self.results.get(timeout=timeout)
         except queue.Empty:
             return
-        reported[msg[1]] = msg
         while True:
+            self.reported[msg[1]] = msg
             try:
-                msg = results.get_nowait()
+                msg = self.results.get_nowait()
             except queue.Empty:
                 return
-            reported[msg[1]] = msg
 
-    try:
-        while pending or live:
-            while pending and len(live) < jobs:
-                i = pending.pop(0)
-                rid = run_id(configs[i])
-                p = ctx.Process(target=_child, name=f"resnetlab-{rid}",
-                                args=(configs[i], str(root), None if data is None else str(data), device,
-                                      weights[i], threads, results,
-                                      None if checkpoints is None else str(checkpoints)))
-                p.start()
-                live[rid] = (p, i)
-                log(f"[start] {describe(configs[i])} seed {configs[i]['seed']} ({rid}), pid {p.pid}")
-            drain(0.5)
-            for rid, (p, i) in list(live.items()):
-                if p.is_alive() and rid not in reported:
-                    continue
-                p.join(timeout=30 if rid in reported else 0)
-                if p.is_alive():
-                    continue
-                del live[rid]
-                drain(0.1)  # a message written just before exiting
-                msg = reported.get(rid)
-                done += 1
-                if msg and msg[0] == "ok":
-                    out.trained += 1
-                    out.images += msg[3]
-                    try:
-                        rec = load_record(root / rid)
-                        err = rec.summary.get("final_test_error")
-                        log(f"[{done}/{len(todo)}] {rid}: {rec.status}, test error "
-                            f"{'n/a' if err is None else f'{err:.2f}%'}"
-                            + (f" ({rec.summary.get('failure_reason')})" if rec.failed else ""))
-                    except RecordError:
-                        log(f"[{done}/{len(todo)}] {rid}: {msg[2]}")
-                else:
-                    text = msg[4] if msg and msg[4] else f"process exited with code {p.exitcode} without a report"
-                    out.errors.append(RunError(configs[i], rid, text, p.exitcode))
-                    log(f"[{done}/{len(todo)}] {rid}: CRASHED (exit code {p.exitcode}); the other runs go on\n"
-                        + "\n".join("    " + line for line in text.strip().splitlines()[-6:]))
-    except KeyboardInterrupt:
-        log(f"interrupted: stopping {len(live)} run(s); their last checkpoints stay, run again to resume")
-        _stop(live)
-        raise
-    finally:
-        results.close()
+    def start(self, i: int) -> None:
+        config = self.configs[i]
+        rid = run_id(config)
+        p = self.ctx.Process(target=_child, name=f"resnetlab-{rid}",
+                             args=(config, str(self.root), self.data, self.device, self.weights[i], self.threads,
+                                   self.results, self.checkpoints))
+        p.start()
+        self.live[rid] = (p, i)
+        self.log(f"[start] {describe(config)} seed {config['seed']} ({rid}), pid {p.pid}")
+
+    def run(self, todo: list[int]) -> None:
+        self.threads = _threads_per_job(self.device, min(self.jobs, len(todo)))
+        pending, self.total = list(todo), len(todo)
+        try:
+            while pending or self.live:
+                while pending and len(self.live) < self.jobs:
+                    self.start(pending.pop(0))
+                self.drain(0.5)
+                for rid, (p, i) in list(self.live.items()):
+                    if p.is_alive() and rid not in self.reported:
+                        continue
+                    p.join(timeout=30 if rid in self.reported else 0)
+                    if not p.is_alive():
+                        self.finish(rid, p, i)
+        except KeyboardInterrupt:
+            self.log(f"interrupted: stopping {len(self.live)} run(s); their last checkpoints stay, run again to resume")
+            _stop(self.live)
+            raise
+        finally:
+            self.results.close()
+
+    def finish(self, rid: str, p: Any, i: int) -> None:
+        """Account for a child that has exited: a record, or a crash the others survive."""
+        del self.live[rid]
+        self.drain(0.1)  # a message written just before exiting
+        msg = self.reported.get(rid)
+        self.done += 1
+        where = f"[{self.done}/{self.total}] {rid}"
+        if msg and msg[0] == "ok":
+            self.out.trained += 1
+            self.out.images += msg[3]
+            try:
+                rec = load_record(self.root / rid)
+                err = rec.summary.get("final_test_error")
+                self.log(f"{where}: {rec.status}, test error {'n/a' if err is None else f'{err:.2f}%'}"
+                         + (f" ({rec.summary.get('failure_reason')})" if rec.failed else ""))
+            except RecordError:
+                self.log(f"{where}: {msg[2]}")
+            return
+        text = msg[4] if msg and msg[4] else f"process exited with code {p.exitcode} without a report"
+        self.out.errors.append(RunError(self.configs[i], rid, text, p.exitcode))
+        self.log(f"{where}: CRASHED (exit code {p.exitcode}); the other runs go on\n"
+                 + "\n".join("    " + line for line in text.strip().splitlines()[-6:]))
 
 
 def _stop(live: dict[str, tuple[Any, int]]) -> None:
