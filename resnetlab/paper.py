@@ -115,20 +115,9 @@ IM_TABLE3_ERROR: dict[tuple[str, str], dict[str, float]] = {
 #: with mini-batch 128 IM Table 4 gives 4.92 (4.89 +- 0.14).
 IM_RESNET1001_BATCH64: tuple[float, float, float] = (4.62, 4.69, 0.20)
 
-#: R-Sec. 4.2 and IM appendix: the CIFAR training recipe.
-CIFAR_RECIPE: dict[str, object] = {
-    "batch_size": 128,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "lr": 0.1,
-    "lr_milestones": (32_000, 48_000),
-    "lr_factor": 0.1,
-    "iterations": 64_000,
-    "warmup_lr": 0.01,
-    "warmup_until_train_error": 80.0,  # R-Sec. 4.2: "until the training error is below 80%"
-    "warmup_iterations_approx": 400,  # "(about 400 iterations)"
-    "train_val_split": (45_000, 5_000),
-}
+#: The CIFAR training recipe of R-Sec. 4.2 and the IM appendix is not repeated here: it is
+#: :data:`resnetlab.train.PAPER` (one copy, the one every run uses), whose docstrings quote
+#: the papers.
 
 
 def is_fail(value: float) -> bool:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import sys
 import time
@@ -109,7 +110,7 @@ def _trained_iterations(ckpt: Path) -> int:
         import torch
 
         return int(torch.load(ckpt, map_location="cpu", weights_only=True).get("iteration", 0))
-    except Exception:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):  # unreadable: counts as none
         return 0
 
 
