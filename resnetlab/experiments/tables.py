@@ -7,7 +7,6 @@ counts as an infinite error and is never dropped.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -39,9 +38,8 @@ def final_stats(records: Sequence[Any]) -> dict[str, Any]:
     rule of :mod:`resnetlab.analysis.results`: a diverged run counts as an infinite error
     (drawn "fail"), never dropped; status says how many diverged."""
     s = summarize(records)
-    return {"median": s.median, "minmax": s.span_text if s.runs > 1 else (
-                "—" if math.isnan(s.median) else s.median_text()),
-            "train_median": s.train_median, "runs": s.runs, "status": s.status_text()}
+    return {"median": s.median, "minmax": s.span_text, "train_median": s.train_median, "runs": s.runs,
+            "status": s.status_text()}
 
 
 def series(collected: Collected, arms: Sequence[Arm]) -> dict[str, list[Any]]:
