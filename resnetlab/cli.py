@@ -91,11 +91,28 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     from .experiments import check_device, reproduce
 
-    check_device(args.device)
+    if args.engine != "slurm":  # on SLURM the device is the compute nodes', not this machine's
+        check_device(args.device)
     t0 = time.perf_counter()
     collected = reproduce(args.experiment, args.profile, runs=args.runs, data=args.data, device=args.device,
-                          jobs=args.jobs, progress=not args.no_progress, checkpoints=args.checkpoints)
+                          jobs=args.jobs, progress=not args.no_progress, checkpoints=args.checkpoints,
+                          engine=args.engine, logs=args.logs, partition=args.partition, account=args.account,
+                          time=args.time, gpus_per_job=args.gpus_per_job, runs_per_gpu=args.runs_per_gpu,
+                          slurm_options=_pairs(args.slurm_option, "--slurm-option"))
     wall = time.perf_counter() - t0
+    sub = getattr(collected, "submission", None)
+    if sub is not None and sub.engine == "slurm":
+        print(sub.summary())
+        if sub.packs:
+            where = " ".join(f"--{k} {v}" for k, v in (("runs", args.runs), ("logs", args.logs), ("data", args.data))
+                             if v)
+            print(f"watch them: python -m resnetlab status {args.experiment} --profile {args.profile} {where}".rstrip()
+                  + "; submitting again trains only what is still missing")
+        return 0
+    for job_id, why in [] if sub is None else sub.crashed:
+        print(f"  job {job_id} died: {why}")
+    for rid, error in [] if sub is None else sub.errors:
+        print(f"  {rid} raised: {error} (log in {sub.logs})")
     records = collected.all_records
     images = sum((r.summary.get("iterations") or 0) * r.config["recipe"]["batch_size"] for r in records)
     failed = [r for r in records if r.failed]
@@ -111,6 +128,19 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"error: {len(collected.missing)} run(s) of {args.experiment} are still not recorded; "
               f"run the same command again to resume them", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .experiments import status
+
+    rows = status(args.experiment, args.profile, runs=args.runs, logs=args.logs, checkpoints=args.checkpoints,
+                  data=args.data)
+    counts = {s: sum(r.state == s for r in rows) for s in ("recorded", "running", "failed", "missing")}
+    print(f"{args.experiment} ({args.profile}): " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for r in rows:
+        print(f"  {r.state:8} {r.label:32} seed {r.seed}  {r.run_id}" + (f"\n           {r.detail}" if r.detail else "")
+              + (f"\n           log: {r.log}" if r.log else ""))
     return 0
 
 
@@ -144,6 +174,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+def _cmd_window(args: argparse.Namespace) -> int:
+    from . import experiments
+    from .tools.window import main as window_main
+
+    return window_main(args, experiments)
+
+
+def _cmd_import_runs(args: argparse.Namespace) -> int:
+    from .tools.window import import_main
+
+    return import_main(args)
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from .tools.download import main as download_main
 
@@ -152,6 +195,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 RUNS_HELP = "recorded runs (default: $RESNETLAB_RUNS or data/runs/)"
 DATA_HELP = "data root (default: $RESNETLAB_DATA or data/)"
+LOGS_HELP = "jobs' logs and pack states (default: $RESNETLAB_LOGS, else logs/ beside the runs folder)"
 CHECKPOINTS_HELP = ("folder for resumable checkpoints (default: $RESNETLAB_CHECKPOINTS, else inside each run's "
                     "folder); put it outside the work tree to keep long runs resumable")
 
@@ -198,7 +242,40 @@ def _add_training_commands(sub: Any) -> None:
     p.add_argument("experiment")
     _add_training_options(p)
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once on the device (default 1)")
+    _add_cluster_options(p)
     p.set_defaults(func=_cmd_reproduce)
+    p = sub.add_parser("status", help="where each run of an experiment stands: recorded, running, failed, missing",
+                       description="For each run an experiment needs in a profile: recorded, running (its job is "
+                                   "alive, or its checkpoint is recent), failed (it raised, or its job ended before "
+                                   "it did) or missing, and where its job's log is.")
+    p.add_argument("experiment")
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--runs", default=None, help=RUNS_HELP)
+    p.add_argument("--logs", default=None, help=LOGS_HELP)
+    p.add_argument("--checkpoints", default=None, help=CHECKPOINTS_HELP)
+    p.add_argument("--data", default=None, help=DATA_HELP + "; says which copy's runs to show")
+    p.set_defaults(func=_cmd_status)
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """``reproduce`` on several GPUs or a SLURM cluster (resnetlab.runs.cluster, through submitit)."""
+    g = p.add_argument_group("many GPUs, many machines (needs pip install 'resnetlab[cluster]')")
+    g.add_argument("--engine", choices=["inline", "local", "slurm"], default=None,
+                   help="inline: in this process, as always; local: one pack of runs per visible GPU of this "
+                        "machine; slurm: a job array of packs (default: local where several GPUs are visible, "
+                        "else inline)")
+    g.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's)")
+    g.add_argument("--account", default=None, help="SLURM account to charge")
+    g.add_argument("--time", default=None, help="time limit per job, e.g. 4:00:00 or 1-00:00:00 (default 4:00:00 "
+                                                 "on SLURM); a job out of time is requeued and resumes")
+    g.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per SLURM job, one pack each (default 1)")
+    g.add_argument("--runs-per-gpu", type=int, default=None,
+                   help="runs in a pack, trained one after another, or --jobs at once (default 4 on SLURM; "
+                        "local: the runs are shared out among the GPUs)")
+    g.add_argument("--logs", default=None, help=LOGS_HELP)
+    g.add_argument("--slurm-option", action="append", metavar="KEY=VALUE",
+                   help="any other sbatch option, e.g. qos=normal, constraint=a100, mem=32G, "
+                        "setup='module load cuda' (repeatable)")
 
 
 def _add_record_commands(sub: Any) -> None:
@@ -218,6 +295,15 @@ def _add_tool_commands(sub: Any) -> None:
     p = sub.add_parser("bench", help="time resnetlab's trainer against the standard torchvision pipeline")
     add_arguments(p)
     p.set_defaults(func=_cmd_bench)
+    from .tools.window import add_arguments as window_arguments, add_import_arguments
+
+    p = sub.add_parser("window", help="spend a GPU window: check, measure, train the missing runs by priority "
+                                      "within --budget, pack them into --out")
+    window_arguments(p)
+    p.set_defaults(func=_cmd_window)
+    p = sub.add_parser("import-runs", help="merge the records (and checkpoints) a window packed into data/runs")
+    add_import_arguments(p)
+    p.set_defaults(func=_cmd_import_runs)
     p = sub.add_parser("download", help="download CIFAR through torchvision (needs a network)")
     p.add_argument("dataset", choices=["cifar10", "cifar100"])
     p.add_argument("--data", default=None, help=DATA_HELP)

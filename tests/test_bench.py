@@ -77,18 +77,20 @@ def test_the_standard_pipeline_sees_the_same_images(tmp_path, fmt):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_cuda_step_never_waits_for_the_gpu():
     """The trainer's step (batch, augmentation, bf16 forward/backward, fused SGD) issues no
-    host synchronisation: torch raises on one in sync-debug mode "error"."""
+    host synchronisation: torch raises on one in sync-debug mode "error". The checked steps
+    stay inside epoch 0 (8 batches of 128): the epoch boundary has its own test below."""
     from resnetlab.train import PAPER, build_trainer, learning_rate, train_step
 
-    fake = fabricate_cifar_arrays()
+    fake = fabricate_cifar_arrays(8 * 128)
     t = build_trainer("resnet8", fake, PAPER, device="cuda")
-    t.stream.batch(0)  # the epoch's permutation is copied to the GPU once per epoch (a sync, outside the step)
-    for it in range(2):  # the first steps allocate state (momentum buffers)
+    assert torch.backends.cudnn.benchmark
+    for it in range(2):  # the first steps allocate state (momentum buffers, cuDNN plans)
         train_step(t, *t.stream.batch(it), learning_rate(PAPER, it, warmup_end=0))
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for it in range(2, 5):
+        for it in range(2, 7):
+            assert t.stream.position(it)[0] == 0
             x, y = t.stream.batch(it)
             loss, out = train_step(t, x, y, learning_rate(PAPER, it, warmup_end=0))
             (out.argmax(1) != y).sum()
@@ -96,10 +98,50 @@ def test_the_cuda_step_never_waits_for_the_gpu():
         torch.cuda.set_sync_debug_mode("default")
 
 
-def fabricate_cifar_arrays():
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_epoch_boundary_never_waits_for_the_gpu():
+    """The permutations are on the device ahead of use: crossing epochs, and the block of
+    epochs whose first use queues the next block, issue no host synchronisation."""
+    from resnetlab.data.device import PERM_BLOCK_EPOCHS
+    from resnetlab.train import PAPER, build_trainer
+
+    t = build_trainer("resnet8", fabricate_cifar_arrays(4 * 128), PAPER, device="cuda")
+    t.stream.batch(0)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for it in (3, 4, 5, 4 * PERM_BLOCK_EPOCHS - 1, 4 * PERM_BLOCK_EPOCHS, 4 * PERM_BLOCK_EPOCHS + 1):
+            t.stream.batch(it)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_the_precomputed_permutations_are_the_per_epoch_ones():
+    """Drawing the permutations a block of epochs at a time changes no batch: epoch e is still
+    ``randperm(N)`` of a CPU generator seeded with (seed, e), from the start or after a resume."""
+    from resnetlab.data import BatchStream, Normalizer
+    from resnetlab.data.device import PERM_BLOCK_EPOCHS, _derived_seed
+
+    fake = fabricate_cifar_arrays(40)
+    norm = Normalizer("per_pixel_mean", fake.train_images)
+    stream = BatchStream(fake.train_images, fake.train_labels, 10, 3, norm)
+    per_epoch = stream.batches_per_epoch
+    epochs = 2 * PERM_BLOCK_EPOCHS + 2
+    for it in range(epochs * per_epoch):
+        epoch, i = divmod(it, per_epoch)
+        g = torch.Generator().manual_seed(_derived_seed(3, "epoch", epoch))
+        want = torch.randperm(40, generator=g)[i * 10:(i + 1) * 10]
+        assert torch.equal(stream.indices(it), want), it
+    resumed = BatchStream(fake.train_images, fake.train_labels, 10, 3, norm)
+    late = (PERM_BLOCK_EPOCHS + 3) * per_epoch + 1
+    assert torch.equal(resumed.indices(late), stream.indices(late))
+    assert len(stream._blocks) <= 2  # old blocks are let go
+
+
+def fabricate_cifar_arrays(n=512):
     from resnetlab.data import CifarArrays
     from resnetlab.testing import CIFAR10_CLASSES, fabricate_images
 
-    x, y = fabricate_images(512, 10)
+    x, y = fabricate_images(n, 10)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     return CifarArrays("cifar10", "fabricated", list(CIFAR10_CLASSES), x, y, x[:64], y[:64])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -108,6 +109,142 @@ def test_folder_classes_must_match(cifar_folder: Path) -> None:
     (cifar_folder / "cifar10" / "test" / "unicorn").mkdir()
     with pytest.raises(ValueError, match="unicorn"):
         load_cifar("cifar10", cifar_folder, progress=False)
+
+
+# ----------------------------------------------------------------------------- bad copies
+# Each refusal is a ValueError that names the file or folder and says what to do; nothing is
+# skipped silently.
+
+
+def test_a_cifar10_folder_given_as_cifar100_is_refused(tmp_path: Path) -> None:
+    root = fabricate_cifar(tmp_path, "cifar10", "folder", n_train=20, n_test=10)
+    (root / "cifar10").rename(root / "cifar100")
+    with pytest.raises(ValueError, match=r"cifar100: found 10 class folders, but CIFAR-100 has 100.*--dataset cifar10"):
+        load_cifar("cifar100", root, progress=False)
+
+
+def test_a_class_missing_from_one_split_is_named(cifar_folder: Path) -> None:
+    import shutil
+
+    folder = cifar_folder / "cifar10"
+    shutil.rmtree(folder / "train" / "cat")
+    with pytest.raises(ValueError, match=r"class 'cat' is in .*test but missing from .*cifar10/train"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+def test_a_class_missing_from_both_splits_is_not_a_9_class_cifar10(cifar_folder: Path) -> None:
+    import shutil
+
+    for split in ("train", "test"):
+        shutil.rmtree(cifar_folder / "cifar10" / split / "cat")
+    with pytest.raises(ValueError, match=r"cifar10: found 9 class folders, but CIFAR-10 has 10"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+def test_an_empty_class_folder_is_named(cifar_folder: Path) -> None:
+    empty = cifar_folder / "cifar10" / "test" / "cat"
+    for f in empty.iterdir():
+        f.unlink()
+    with pytest.raises(ValueError, match=r"class 'cat' has no images in .*cifar10/test/cat"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+def _garbage(f: Path) -> None:
+    f.write_bytes(b"\x00\x13garbage, not a PNG" * 7)
+
+
+def _truncated(f: Path) -> None:
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+def _empty(f: Path) -> None:
+    f.write_bytes(b"")
+
+
+def _text(f: Path) -> None:
+    f.write_text("these are my notes\n")
+
+
+@pytest.mark.parametrize("damage", [_garbage, _truncated, _empty, _text])
+def test_a_corrupt_image_is_named_with_the_fix(cifar_folder: Path, damage) -> None:
+    bad = sorted((cifar_folder / "cifar10" / "train" / "cat").iterdir())[1]
+    damage(bad)
+    with pytest.raises(ValueError, match=rf"{bad.name}: not a readable image .*delete or replace this file, "
+                                         "then rerun"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+@pytest.mark.parametrize("image, what", [
+    (Image.new("RGBA", (32, 32)), "32x32 RGBA"),
+    (Image.new("RGB", (64, 64)), "64x64 RGB"),
+    (Image.new("I;16", (32, 32)), "32x32 I;16"),
+    (Image.new("CMYK", (32, 32)), "32x32 CMYK"),
+])
+def test_an_image_that_is_not_32x32_rgb_is_named(cifar_folder: Path, image, what: str) -> None:
+    bad = cifar_folder / "cifar10" / "test" / "dog" / ("99999.jpg" if image.mode == "CMYK" else "99999.png")
+    image.save(bad)
+    with pytest.raises(ValueError, match=rf"99999\.(png|jpg): image is {what}, CIFAR images must be 32x32 RGB; "
+                                         "delete or replace"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+def test_grey_and_palette_pngs_are_lossless_rgb(cifar_folder: Path) -> None:
+    cat = cifar_folder / "cifar10" / "train" / "cat"
+    Image.new("L", (32, 32), 77).save(cat / "99998.png")
+    Image.new("RGB", (32, 32), (1, 2, 3)).convert("P", palette=Image.Palette.ADAPTIVE).save(cat / "99999.png")
+    a = _load_quietly("cifar10", cifar_folder)
+    pixels = {tuple(img[:, 0, 0].tolist()) for img in a.train_images}
+    assert {(77, 77, 77), (1, 2, 3)} <= pixels
+
+
+def test_a_stray_file_in_a_class_folder_is_refused(cifar_folder: Path) -> None:
+    cat = cifar_folder / "cifar10" / "train" / "cat"
+    (cat / ".DS_Store").write_bytes(b"\x00")  # hidden files and the OS's own are ignored
+    (cat / "Thumbs.db").write_bytes(b"\x00")
+    assert len(_load_quietly("cifar10", cifar_folder).train_labels) == 100
+    (cat / "notes.txt").write_text("hi")
+    with pytest.raises(ValueError, match=r"notes\.txt is not an image .*delete it or move it out"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+    (cat / "notes.txt").unlink()
+    (cat / "more").mkdir()
+    with pytest.raises(ValueError, match=r"cat/more is a folder inside the class folder"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+def test_symlinks_inside_the_dataset_are_followed(cifar_folder: Path) -> None:
+    train = cifar_folder / "cifar10" / "train"
+    dog = sorted((train / "dog").iterdir())[0]
+    (train / "cat" / "99999.png").symlink_to(Path("..") / "dog" / dog.name)
+    assert len(_load_quietly("cifar10", cifar_folder).train_labels) == 101
+
+
+def test_symlinks_out_of_the_dataset_are_refused(cifar_folder: Path, tmp_path: Path) -> None:
+    import shutil
+
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(cifar_folder / "cifar10" / "test" / "cat", outside / "cat")
+    secret = outside / "secret.png"
+    Image.new("RGB", (32, 32)).save(secret)
+    link = cifar_folder / "cifar10" / "train" / "cat" / "99999.png"
+    link.symlink_to(secret)  # an image that resolves outside
+    with pytest.raises(ValueError, match=rf"99999\.png is a symbolic link to {re.escape(str(secret))}, outside "
+                                         "the dataset folder"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+    link.unlink()
+    cls = cifar_folder / "cifar10" / "test" / "cat"
+    shutil.rmtree(cls)
+    cls.symlink_to(outside / "cat", target_is_directory=True)  # a class folder that does
+    with pytest.raises(ValueError, match=r"test/cat is a symbolic link to .*elsewhere/cat, outside the dataset"):
+        load_cifar("cifar10", cifar_folder, progress=False)
+
+
+def test_pickles_linked_from_outside_are_refused(cifar_pickles: Path, tmp_path: Path) -> None:
+    batch = cifar_pickles / "cifar-10-batches-py" / "data_batch_2"
+    outside = tmp_path / "data_batch_2"
+    batch.rename(outside)
+    batch.symlink_to(outside)
+    with pytest.raises(ValueError, match=r"data_batch_2 is a symbolic link .*outside the dataset folder"):
+        load_cifar("cifar10", cifar_pickles, progress=False)
 
 
 def test_fabricated_classes_are_learnable() -> None:
@@ -269,6 +406,83 @@ def test_changed_folder_is_not_served_from_cache(cifar_folder: Path) -> None:
         for img, lbl in zip(grown.train_images, grown.train_labels.tolist())
     )
     assert len(_cache_files(cifar_folder)) == 1
+
+
+def test_swapped_images_of_the_same_size_are_not_served_from_cache(cifar_folder: Path) -> None:
+    # the cache key hashes contents: swapping two same-size files (mtimes kept) is seen
+    train = cifar_folder / "cifar10" / "train"
+    a, b = sorted((train / "cat").iterdir())[0], sorted((train / "dog").iterdir())[0]
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(a, compress_level=0)  # same size, whatever the pixels
+    Image.new("RGB", (32, 32), (0, 0, 200)).save(b, compress_level=0)
+    assert a.stat().st_size == b.stat().st_size
+    old = _load_quietly("cifar10", cifar_folder)
+    cat, dog = old.classes.index("cat"), old.classes.index("dog")
+    red = [lbl for img, lbl in zip(old.train_images, old.train_labels.tolist()) if img[:, 0, 0].tolist() == [200, 0, 0]]
+    assert red == [cat]
+    stats = a.stat(), b.stat()
+    blob_a, blob_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(blob_b)
+    b.write_bytes(blob_a)
+    for f, st in zip((a, b), stats):
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # nothing but the bytes tells
+    new = _load_quietly("cifar10", cifar_folder)
+    red = [lbl for img, lbl in zip(new.train_images, new.train_labels.tolist()) if img[:, 0, 0].tolist() == [200, 0, 0]]
+    assert red == [dog]
+    assert len(_cache_files(cifar_folder)) == 1
+
+
+def test_pickles_changed_behind_a_kept_mtime_are_not_served_from_cache(cifar_pickles: Path) -> None:
+    old = _load_quietly("cifar10", cifar_pickles)
+    f = cifar_pickles / "cifar-10-batches-py" / "data_batch_1"
+    raw, st = _raw(f), f.stat()
+    raw[b"data"][[0, 1]] = raw[b"data"][[1, 0]]
+    with open(f, "wb") as fh:
+        pickle.dump(raw, fh, protocol=2)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+    changed = _load_quietly("cifar10", cifar_pickles)
+    assert torch.equal(changed.train_images[0], old.train_images[1])
+
+
+def test_a_cache_of_an_older_key_is_rebuilt_and_removed(cifar_pickles: Path) -> None:
+    first = _load_quietly("cifar10", cifar_pickles)
+    (cache,) = _cache_files(cifar_pickles)
+    old = cache.with_name("cifar10-d3417a853d8d82e3.pt")  # keyed by paths and sizes, as before
+    cache.rename(old)
+    again = _load_quietly("cifar10", cifar_pickles)
+    assert torch.equal(first.train_images, again.train_images)
+    assert _cache_files(cifar_pickles) == [cache]
+
+
+def test_temporary_cache_files_of_dead_writers_are_removed(cifar_pickles: Path) -> None:
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    cache = cifar_pickles / D.CACHE_DIR
+    cache.mkdir()
+    stale = [cache / f"cifar10-0123456789abcdef.pt.1a2b3c4d.tmp-{dead.pid}",
+             cache / f"cifar10-0123456789abcdef.pt.{dead.pid}.1a2b3c4d.tmp"]  # the older naming
+    live = cache / f"cifar10-0123456789abcdef.pt.1a2b3c4d.tmp-{os.getppid()}"  # a write in progress
+    for f in (*stale, live):
+        f.write_bytes(b"half a cache")
+    _load_quietly("cifar10", cifar_pickles)
+    assert not any(f.exists() for f in stale)
+    assert live.exists()
+
+
+def test_a_failed_cache_write_leaves_no_temporary_file(cifar_pickles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from resnetlab.data import cache as C
+
+    def full_disk(obj, f, *a, **k):
+        Path(f).write_bytes(b"x" * 1000)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(C.torch, "save", full_disk)
+    with pytest.warns(DataCacheWarning, match="cannot write data cache .*No space left"):
+        data = load_cifar("cifar10", cifar_pickles, progress=False)
+    assert len(data.train_labels) == 200
+    assert list((cifar_pickles / D.CACHE_DIR).iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- splits

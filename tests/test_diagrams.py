@@ -148,3 +148,91 @@ def test_plots_exports_the_diagrams():
     for name in ("draw_unit", "fig_residual_unit", "fig_basic_vs_bottleneck", "fig_shortcut_variants",
                  "fig_activation_variants", "op_label", "op_kind"):
         assert getattr(plots, name) is getattr(diagrams, name)
+
+
+# --------------------------------------------------------------------------- R-Fig. 3 columns, IM Fig. 5
+
+
+def _weighted_layers(name: str) -> int:
+    """Weighted layers as the papers count them: convs and fc layers, shortcut projections not."""
+    import torch
+    from torch import nn
+
+    from resnetlab.models import build_model
+
+    with torch.device("meta"):
+        net = build_model(name)
+    weighted = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in net.modules())
+    for unit in getattr(net, "units", []):
+        if unit.shortcut is not None:
+            weighted -= sum(isinstance(m, nn.Conv2d) for m in unit.shortcut.modules())
+    return weighted
+
+
+def test_fig_architecture_columns_counts_the_models_layers():
+    from resnetlab.plots import architecture
+
+    fig = architecture.fig_architecture_columns()
+    ax = fig.axes[0]
+    boxes: dict[str, list[str]] = {}
+    for p in ax.patches:
+        gid = p.get_gid() or ""
+        if gid.startswith("layer:"):
+            _, name, _, kind = gid.split(":")
+            boxes.setdefault(name, []).append(kind)
+    assert list(boxes) == list(architecture.ARCHITECTURE_COLUMNS)
+    counts = [sum(k in ("conv", "fc") for k in boxes[name]) for name in architecture.ARCHITECTURE_COLUMNS]
+    assert counts == [_weighted_layers(n) for n in architecture.ARCHITECTURE_COLUMNS] == [19, 34, 34]
+    assert [boxes[n].count("fc") for n in boxes] == [3, 1, 1]
+    # shortcuts: 16 arcs on the residual column only, dotted at the 3 units where dimensions increase
+    arcs = [p for p in ax.patches if (p.get_gid() or "").startswith("arc:")]
+    assert len(arcs) == 16
+    assert sum(p.get_gid().endswith(":increase") for p in arcs) == 3
+    assert {p.get_linestyle() for p in arcs if p.get_gid().endswith(":identity")} == {"-"}
+    layers, column_arcs = architecture.layer_column("imagenet-resnet34")
+    for a in column_arcs:  # each arc spans one basic unit: two 3x3 convs
+        assert [la.kind for la in layers[a.first + 1:a.last + 1]] == ["conv", "conv"]
+        assert a.increase == layers[a.first + 1].text.endswith("/2")
+    texts = [t.get_text() for t in ax.texts]
+    assert "VGG-19\n(19 weighted layers)" in texts and "34-layer residual\n(34 weighted layers)" in texts
+    assert texts.count("3x3 conv, 512, /2") == 2 and "7x7 conv, 64, /2" in texts
+
+
+def _chain_ops(ax) -> list[list[str]]:
+    """The ops drawn per unit, residual branch then after-addition ops, from the text gids."""
+    units: dict[int, list[tuple[int, int, str]]] = {}
+    for t in ax.texts:
+        gid = t.get_gid() or ""
+        if gid.startswith("op:unit"):
+            _, where, i, op = gid.split(":", 3)
+            unit, path = where[len("unit"):].split(".")
+            units.setdefault(int(unit), []).append((path != "residual", int(i), op))
+    return [[op for *_, op in sorted(v)] for _, v in sorted(units.items())]
+
+
+def test_fig_preact_rearrangement_chains_the_layouts():
+    from resnetlab.plots import architecture
+
+    fig = architecture.fig_preact_rearrangement()
+    assert len(fig.axes) == 4
+    orig = unit_layout("basic", "original", "original")
+    relu_only = unit_layout("basic", "relu_only_preact", "original")
+    full = unit_layout("basic", "full_preact", "original")
+    a, b, c, d = (_chain_ops(ax) for ax in fig.axes)
+    assert a == [list(orig.residual) + list(orig.after)] * 2
+    # moving f (ReLU after the addition) onto the next branch gives the ReLU-only pre-activation unit
+    assert b == c == [list(orig.after) + list(orig.residual)] * 2 == [list(relu_only.residual)] * 2
+    assert d == [list(full.residual)] * 2
+    for ax, n_groups in zip(fig.axes, (2, 1, 2, 2)):
+        assert sum((p.get_gid() or "").startswith("unit_group:") for p in ax.patches) == n_groups
+        assert sum(t.get_gid() == "add" or (t.get_gid() or "").startswith("add:") for t in ax.texts) == 2
+    assert sum("f\u0302" in t.get_text() for t in fig.axes[1].texts) == 2
+    assert [ax.get_title().split(")")[0] for ax in fig.axes] == ["(a", "(b", "(c", "(d"]
+
+
+def test_plots_exports_the_architecture_figures():
+    from resnetlab import plots
+    from resnetlab.plots import architecture
+
+    for name in ("fig_architecture_columns", "fig_preact_rearrangement", "layer_column"):
+        assert getattr(plots, name) is getattr(architecture, name)

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {"models", "data", "train", "runs", "paper", "counting"},
     "plots": {"models", "analysis", "paper"},
     "experiments": {"models", "runs", "analysis", "plots", "paper", "counting", "paths"},
-    "tools": {"models", "data", "train", "runs", "testing"},
+    "tools": {"models", "data", "train", "runs", "testing", "paths"},
     "cli": {"experiments", "tools"},
     "notebook": {"experiments", "plots", "paths"},
     "__main__": {"cli"},

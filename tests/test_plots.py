@@ -395,3 +395,108 @@ def test_plots_import_no_upper_layer():
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("resnetlab.") and a.name.split(".")[1] not in {"models", "plots"}
                                for a in node.names), path.name
+
+
+# --------------------------------------------------------------------------- slide fixes (issue 17)
+
+
+def _renderer_at(fig: Figure, dpi: float = 200):
+    """Draw ``fig`` at the saved resolution (save_figure writes PNGs at 200 dpi)."""
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def test_fig_error_table_fits_long_headers():
+    """No header or cell is clipped: every cell's text lies within its cell at the saved size."""
+    df = pd.DataFrame({
+        "model": ["plain-34", "ResNet-34 A", "ResNet-34 B"], "shortcut": ["none", "A", "B"],
+        "params (M)": [21.11, 21.11, 21.28], "paper ImageNet top-1 (%)": [28.54, 25.03, 24.52],
+        "paper ImageNet top-5 (%)": [10.02, 7.76, 7.46], "ours CIFAR-10 (%)": [np.nan, 9.1, np.inf],
+        "ours min-max": ["—", "8.9-9.3", "—"], "18→34 paper": ["34 worse", "34 better", ""],
+        "runs": [0, 3, 1], "status": ["not recorded", "complete", "fail"],
+    })
+    for frame, title in ((df, "R-Table 3"),
+                         (pd.DataFrame({"case": ["constant scaling: shortcut 0.5, F 0.5 (frozen gating)"] * 2,
+                                        "paper error (%)": [12.35, 6.61], "ours median (%)": [np.nan, 7.0],
+                                        "ours min-max": ["–", "6.9-7.1"], "runs": [0, 2],
+                                        "status": ["not recorded", "complete"]}), "IM Table 1")):
+        fig = plots.fig_error_table(frame, title=title, note="a note", records=[make_record()])
+        renderer = _renderer_at(fig)
+        table = fig.axes[0].tables[0]
+        cells = table.get_celld()
+        assert len(cells) == (len(frame) + 1) * frame.shape[1]
+        for (r, c), cell in cells.items():
+            box = cell.get_window_extent(renderer)
+            text = cell.get_text().get_window_extent(renderer)
+            assert box.x0 - 0.5 <= text.x0 and text.x1 <= box.x1 + 0.5, (title, r, c, cell.get_text().get_text())
+            assert box.y0 - 0.5 <= text.y0 and text.y1 <= box.y1 + 0.5, (title, r, c, cell.get_text().get_text())
+        headers = [cells[(0, c)].get_text().get_text() for c in range(frame.shape[1])]
+        assert [h.replace("\n", " ") for h in headers] == list(frame.columns)  # wrapped, never cut
+        if title == "R-Table 3":
+            assert any("\n" in h for h in headers)  # too long for one line at the slide width
+
+
+def _visible_tick_labels(ax, axis: str = "y") -> list[str]:
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    ticks = ax.get_yticks() if axis == "y" else ax.get_xticks()
+    labels = ax.get_yticklabels() if axis == "y" else ax.get_xticklabels()
+    return [lab.get_text() for t, lab in zip(ticks, labels) if lo <= t <= hi]
+
+
+def test_fig_shortcut_term_has_decade_tick_labels():
+    wide = [{"net": net, "state": "init", "unit": u, "direct_norm": f ** (10 - u)}
+            for net, f in (("original", 1.0), ("scale 0.5", 0.5)) for u in range(11)]
+    narrow = [{"net": "original", "state": s, "unit": u, "direct_norm": 0.8 + 0.02 * u}
+              for s in ("init", "trained") for u in range(11)]
+    flat = [{"net": "original", "state": "init", "unit": u, "direct_norm": 1.0} for u in range(11)]
+    for rows in (wide, narrow, flat):
+        fig = plots.fig_shortcut_term(pd.DataFrame(rows), lambdas={"scale 0.5": 0.5})
+        fig.canvas.draw()
+        init = fig.axes[0]
+        labels = _visible_tick_labels(init)
+        assert len(labels) >= 2 and all(labels), labels
+        assert all(lab.startswith("$\\mathdefault{10^{") for lab in labels), labels  # decades, 10^k
+        lo, hi = init.get_ylim()
+        ys = np.concatenate([ln.get_ydata() for ln in init.get_lines()])
+        assert lo <= ys.min() and ys.max() <= hi
+
+
+def test_fig_layer_responses_integer_layer_ticks():
+    rng = np.random.default_rng(1)
+    for n in (19, 18, 54, 7):
+        fig = plots.fig_layer_responses({"ResNet-20": rng.random(n)})
+        fig.canvas.draw()
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+            assert all(lab and "." not in lab for lab in _visible_tick_labels(ax, "x"))
+
+
+def test_fig_cifar_training_fits_curves_and_keeps_the_legend_off_them():
+    panels = {
+        "plain nets": {f"plain-{d}": [make_record(f"plain-{d}", 8 + d / 10, offset=d / 10)] for d in (20, 32, 44)},
+        "ResNets": {"ResNet-20": [make_record(seed=s, offset=s) for s in range(3)],
+                    "ResNet-56": [make_record("ResNet-56", 6)],
+                    "ResNet-110": [make_record("ResNet-110", failed=True, reason="NaN loss", stop=2000)],
+                    "ResNet-1202": []},
+        "ResNet-110 vs 1202": {"ResNet-110": [make_record("ResNet-110", 6.4, every=100, n=3000)]},
+    }
+    fig = plots.fig_cifar_training(panels, hline=5.0)
+    renderer = _renderer_at(fig, 100)
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        lines = [ln for ln in ax.get_lines() if ln.get_gid() != "hline" and len(ln.get_xdata())]
+        xmax = max(np.nanmax(np.asarray(ln.get_xdata(), dtype=float)) for ln in lines)
+        for ln in lines:
+            x = np.asarray(ln.get_xdata(), dtype=float)
+            y = np.asarray(ln.get_ydata(), dtype=float)
+            late = y[(x >= 0.05 * xmax) & np.isfinite(y)]
+            assert late.size and lo <= late.min() and late.max() <= hi, (ax.get_title(), ln.get_gid())
+        legend = ax.get_legend()
+        assert legend is not None
+        assert legend.get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0 + 0.5  # under the axes
+    assert any("ResNet-1202 (not yet recorded)" in t for t in texts_of(fig))
+    # an explicit ylim still wins
+    fig = plots.fig_cifar_training({"p": {"ResNet-20": [make_record()]}}, ylim=(0, 20))
+    assert fig.axes[0].get_ylim() == (0, 20)

@@ -2,13 +2,16 @@
 
 import json
 import math
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from resnetlab.data import load_cifar
 from resnetlab.runs import RecordError, find_records, get_or_train, load_record, make_config, run_id
-from resnetlab.train import PAPER, PROFILES, Recipe, get_recipe, learning_rate, train, wants_warmup
+from resnetlab.train import PAPER, PROFILES, Recipe, get_recipe, learning_rate, load_checkpoint, train, wants_warmup
 
 TINY = {"widths": (4, 8, 16)}  # a ResNet-8 this narrow trains in a blink on CPU
 
@@ -206,3 +209,118 @@ def test_the_checkpoint_is_one_dict_of_checkpoint_keys(arrays, tmp_path):
     with pytest.warns(RuntimeWarning, match="missing rng"):
         assert load_checkpoint(ckpt) is None  # ... and read by them
     assert (tmp_path / "ck.pt.corrupt").exists()
+
+
+# ----------------------------------------------------------------------------- checkpoint faults
+
+
+def _full_disk_oserror(obj, f, *a, **k):
+    Path(f).write_bytes(b"PK\x03\x04" + b"x" * 5000)  # some bytes made it to the disk ...
+    raise OSError(28, "No space left on device")  # ... then it was full
+
+
+def _full_disk_torch(obj, f, *a, **k):
+    Path(f).write_bytes(b"PK\x03\x04" + b"x" * 5000)
+    raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 5004 vs 4096; "
+                       "PytorchStreamWriter failed writing file data/3: file write failed")
+
+
+@pytest.mark.parametrize("full_disk", [_full_disk_oserror, _full_disk_torch])
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_full_disk_keeps_the_previous_checkpoint(arrays, tmp_path, monkeypatch, full_disk):
+    import resnetlab.train.checkpoint as C
+
+    r = tiny_recipe(checkpoint_every=4)
+    ckpt = tmp_path / "ck.pt"
+    train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, stop_after=8, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["ck.prev.pt", "ck.pt"]
+    monkeypatch.setattr(C.torch, "save", full_disk)
+    # torch's writer does not say why a write failed; the disk is asked
+    monkeypatch.setattr(C.shutil, "disk_usage", lambda p: SimpleNamespace(total=10**9, used=10**9, free=0))
+    with pytest.raises(OSError, match=rf"cannot save checkpoint {re.escape(str(ckpt))}: the disk is full .* holding "
+                                      rf"{re.escape(str(tmp_path))}\); "
+                                      r"the previous checkpoint \(ck.pt and ck.prev.pt\) is kept intact") as err:
+        train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, stop_after=4, progress=False)
+    assert err.value.errno == 28
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before  # intact, and no temporary file left
+    monkeypatch.undo()
+    assert load_checkpoint(ckpt)["iteration"] == 8
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_checkpoint_of_another_run_is_set_aside(arrays, tmp_path):
+    r = tiny_recipe()
+    ckpt = tmp_path / "ck.pt"
+    train("resnet8", arrays, r, model_options=TINY, seed=1, checkpoint=ckpt, stop_after=8, progress=False,
+          identity="run-a")
+    fresh = train("resnet8", arrays, r, model_options=TINY, seed=0, progress=False)
+    with pytest.warns(RuntimeWarning, match=r"ck.pt is not this run's: it belongs to run 'run-a', not to 'run-b'"):
+        res = train("resnet8", arrays, r, model_options=TINY, seed=0, checkpoint=ckpt, progress=False,
+                    identity="run-b")
+    assert torch.load(tmp_path / "ck.pt.foreign", weights_only=True)["identity"] == "run-a"  # kept, not lost
+    assert load_checkpoint(ckpt)["identity"] == "run-b"
+    assert res.history.drop(columns="wall_time").equals(fresh.history.drop(columns="wall_time"))  # afresh
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_get_or_train_never_resumes_another_runs_checkpoint(arrays, tmp_path):
+    import shutil
+
+    from resnetlab.runs import checkpoint_path
+
+    a = make_config("resnet8", profile="smoke", model_options=TINY, seed=0)
+    b = make_config("resnet8", profile="smoke", model_options=TINY, seed=1)
+    assert get_or_train(a, runs=tmp_path, dataset=arrays, progress=False, stop_after=8).status == "interrupted"
+    planted = checkpoint_path(b, tmp_path)
+    planted.parent.mkdir(parents=True)
+    shutil.copy(checkpoint_path(a, tmp_path), planted)  # a's checkpoint copied under b
+    with pytest.warns(RuntimeWarning, match=rf"belongs to run '{run_id(a)}', not to '{run_id(b)}'"):
+        rec = get_or_train(b, runs=tmp_path, dataset=arrays, progress=False, stop_after=8)
+    assert rec.summary["iterations"] == 8  # b started afresh: 8 iterations, not a's 8 and 8 more
+    assert load_checkpoint(planted)["identity"] == run_id(b)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_checkpoint_of_another_model_is_set_aside(arrays, tmp_path):
+    r = tiny_recipe()
+    ckpt = tmp_path / "ck.pt"
+    train("resnet8", arrays, r, model_options={"widths": (8, 16, 32)}, checkpoint=ckpt, stop_after=8, progress=False)
+    with pytest.warns(RuntimeWarning, match=r"ck.pt is not this run's: its weights are of a different model "
+                                            r"\(other shapes of .*\); kept as ck.pt.foreign"):
+        res = train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, progress=False)
+    assert res.summary["status"] == "complete" and res.history.iteration.tolist()[0] == 4
+    assert (tmp_path / "ck.pt.foreign").exists()
+    # a checkpoint of another model name, and one of another recipe, go the same way
+    train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, stop_after=8, progress=False)
+    with pytest.warns(RuntimeWarning, match=r"another recipe \(lr=0.1\)"):
+        train("resnet8", arrays, tiny_recipe(lr=0.05), model_options=TINY, checkpoint=ckpt, stop_after=4,
+              progress=False)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_version_1_checkpoint_still_resumes(arrays, tmp_path):
+    r = tiny_recipe()
+    whole = train("resnet8", arrays, r, model_options=TINY, progress=False)
+    ckpt = tmp_path / "ck.pt"
+    train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, stop_after=8, progress=False, identity="x")
+    state = torch.load(ckpt, weights_only=True)
+    del state["identity"]
+    torch.save({**state, "version": 1}, ckpt)  # as written before identities
+    rest = train("resnet8", arrays, r, model_options=TINY, checkpoint=ckpt, progress=False, identity="x")
+    assert rest.history.drop(columns="wall_time").equals(whole.history.drop(columns="wall_time"))
+
+
+def test_temporary_checkpoint_files_of_dead_writers_are_removed(arrays, tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ckpt = tmp_path / "ck.pt"
+    stale = tmp_path / f".ck.pt.tmp-{dead.pid}"
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / f".other.pt.tmp-{dead.pid}"  # not ours: left alone
+    other.write_bytes(b"x")
+    assert load_checkpoint(ckpt) is None
+    assert not stale.exists() and other.exists()

@@ -67,9 +67,35 @@ def decode_pickles(name: str, path: Path) -> tuple[list[str], dict[str, torch.Te
     return classes, out
 
 
+#: Image modes that convert to RGB without losing anything (a PNG optimiser may store a grey
+#: or few-coloured image as "L" or "P"); anything else (alpha, CMYK, 16-bit) is refused.
+LOSSLESS_MODES = ("RGB", "L", "P")
+
+
+def decode_image(f: Path) -> np.ndarray:
+    """One 32x32 image as uint8 [32,32,3]; a ``ValueError`` naming ``f`` and the fix if it is not
+    a readable 32x32 RGB image (checked before the pixels are decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(f) as im:
+            (w, h), mode = im.size, im.mode
+            if (w, h) != (32, 32) or mode not in LOSSLESS_MODES or (mode == "P" and "transparency" in im.info):
+                raise _BadImage(f"image is {w}x{h} {mode}, CIFAR images must be 32x32 RGB")
+            return np.asarray(im.convert("RGB"))
+    except _BadImage as exc:
+        raise ValueError(f"{f}: {exc}; delete or replace this file, then rerun") from None
+    except Exception as exc:  # PIL raises many kinds (UnidentifiedImageError, OSError, SyntaxError, ...)
+        raise ValueError(f"{f}: not a readable image ({type(exc).__name__}: {exc}); delete or replace this "
+                         "file, then rerun") from exc
+
+
+class _BadImage(Exception):
+    pass
+
+
 def decode_folder(files: FolderFiles, title: str, progress: bool) -> dict[str, torch.Tensor]:
     """The four tensors of an image folder (see :func:`~.sources.list_folder`)."""
-    from PIL import Image
     from tqdm.auto import tqdm
 
     out: dict[str, torch.Tensor] = {}
@@ -78,12 +104,7 @@ def decode_folder(files: FolderFiles, title: str, progress: bool) -> dict[str, t
         for split in ("train", "test"):
             images = np.empty((len(files[split]), 32, 32, 3), dtype=np.uint8)
             for i, (f, _) in enumerate(files[split]):
-                with Image.open(f) as im:
-                    rgb = im.convert("RGB")
-                if rgb.size != (32, 32):
-                    w, h = rgb.size
-                    raise ValueError(f"{f}: image is {w}x{h}, CIFAR images must be 32x32")
-                images[i] = np.asarray(rgb)
+                images[i] = decode_image(f)
                 bar.update()
             out[f"{split}_images"] = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
             out[f"{split}_labels"] = torch.tensor([lbl for _, lbl in files[split]], dtype=torch.int64)

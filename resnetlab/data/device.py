@@ -130,6 +130,11 @@ def _derived_seed(seed: int, tag: str, n: int) -> int:
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
+#: Epochs of permutations :class:`BatchStream` draws and copies to the device at a time
+#: (8 epochs of CIFAR's 50k indices: 3.2 MB).
+PERM_BLOCK_EPOCHS = 8
+
+
 class BatchStream:
     """Deterministic stream of training batches: epoch e uses torch.randperm(N, generator
     seeded with (seed, e)); batches of batch_size, last incomplete batch of each epoch dropped.
@@ -139,9 +144,14 @@ class BatchStream:
 
     The uint8 images and labels are moved to ``device`` once (CIFAR is 150 MB as uint8, so on a
     GPU the whole set lives there); normalisation and the R-Sec. 4.2 augmentation run on the
-    device per batch. The shuffling is device-independent (drawn on the CPU once per epoch);
-    the augmentation is drawn by a generator on ``device``, so it is identical across runs on
-    the same kind of device.
+    device per batch. The shuffling is device-independent (drawn on the CPU); the augmentation
+    is drawn by a generator on ``device``, so it is identical across runs on the same kind of
+    device.
+
+    The permutations are drawn :data:`PERM_BLOCK_EPOCHS` epochs at a time and copied to the
+    device ahead of use (from pinned memory, ``non_blocking``), the next block as soon as a
+    block is first used: an epoch boundary is then a slice of a tensor already on the device,
+    never a blocking host-to-device copy in the middle of training.
     """
 
     def __init__(
@@ -165,7 +175,7 @@ class BatchStream:
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
         self.normalizer = normalizer.to(self.device)
         self.batches_per_epoch = len(images_uint8) // batch_size
-        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+        self._blocks: dict[int, torch.Tensor] = {}  # block number -> [PERM_BLOCK_EPOCHS, N] on the device
         self._aug_gen = torch.Generator(device=self.device)
 
     def position(self, iteration: int) -> tuple[int, int]:
@@ -177,11 +187,30 @@ class BatchStream:
     def indices(self, iteration: int) -> torch.Tensor:
         """Dataset indices (on ``device``) of the batch of a global iteration."""
         epoch, i = self.position(iteration)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(_derived_seed(self.seed, "epoch", epoch))
-            self._perm = torch.randperm(len(self.labels), generator=g).to(self.device)
-            self._epoch = epoch
-        return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        block, row = divmod(epoch, PERM_BLOCK_EPOCHS)
+        if block not in self._blocks or block + 1 not in self._blocks:
+            # a block's first use (or a jump, as on resume): keep it, queue the next one ahead
+            kept = {b: p for b, p in self._blocks.items() if block <= b <= block + 1}
+            for b in (block, block + 1):
+                if b not in kept:
+                    kept[b] = self._perm_block(b)
+            self._blocks = kept
+        return self._blocks[block][row, i * self.batch_size : (i + 1) * self.batch_size]
+
+    def epoch_permutation(self, epoch: int) -> torch.Tensor:
+        """The order of the training set in ``epoch``: ``torch.randperm(N)`` drawn by a CPU
+        generator seeded with (seed, epoch), the same on every device."""
+        g = torch.Generator().manual_seed(_derived_seed(self.seed, "epoch", epoch))
+        return torch.randperm(len(self.labels), generator=g)
+
+    def _perm_block(self, block: int) -> torch.Tensor:
+        """The permutations of the epochs of ``block``, on the device; the copy is queued on
+        the current stream without waiting for it (pinned memory on CUDA)."""
+        first = block * PERM_BLOCK_EPOCHS
+        perms = torch.stack([self.epoch_permutation(first + k) for k in range(PERM_BLOCK_EPOCHS)])
+        if self.device.type == "cuda":
+            return perms.pin_memory().to(self.device, non_blocking=True)
+        return perms.to(self.device)
 
     def batch(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised (and augmented) float32 images [B,3,32,32] and int64 labels [B]."""

@@ -7,8 +7,8 @@ import os
 from .arrays import CifarArrays
 from .cache import CACHE_DIR, TENSORS, fingerprint, new_blob, read_cache, write_cache
 from .decode import decode_folder, decode_pickles
-from .sources import TITLES, dataset_key, find_source, list_folder, not_found, resolve_data_root, source_kind, \
-    torchvision_download
+from .sources import TITLES, check_classes, check_pickles, dataset_key, find_source, list_folder, not_found, \
+    resolve_data_root, source_kind, torchvision_download
 
 #: ``load_cifar``'s description of each kind of copy (``data.source``)
 _DESCRIPTIONS = {"torchvision": "{title} (torchvision pickles)", "jpeg-copy": "{title} (JPEG copy)",
@@ -27,7 +27,10 @@ def load_cifar(
     (``cifar-10-batches-py`` / ``cifar-100-python``), then for image folders
     (``cifar10/``, ``cifar10-jpeg/``, ``CIFAR-10-images/``, the root itself; ``cifar100/``),
     each with ``train/<class>/*`` and ``test/<class>/*``. With ``download=True`` a missing
-    dataset is fetched by torchvision into the root. Raises :class:`DatasetNotFoundError`.
+    dataset is fetched by torchvision into the root. Raises :class:`DatasetNotFoundError`, or a
+    ``ValueError`` naming the file or folder and the fix for a copy that is not a sound CIFAR
+    copy: the wrong number of classes, a class missing or empty, a file that is not a 32x32
+    image, a symbolic link out of the dataset folder. Nothing is skipped silently.
     """
     name = dataset_key(name)
     title, root = TITLES[name], resolve_data_root(data)
@@ -41,7 +44,12 @@ def load_cifar(
     if src is None:
         raise not_found(name, root)
 
-    classes, files = list_folder(src.path) if src.kind == "folder" else ([], None)
+    if src.kind == "folder":
+        classes, files = list_folder(src.path)  # refuses links out of the folder, stray files, empty classes
+        check_classes(name, src.path, classes)
+    else:
+        check_pickles(name, src)
+        classes, files = [], None
     kind = source_kind(src, files)
     fp = fingerprint(name, src, files)
     cache_file = root / CACHE_DIR / f"{name}-{fp}.pt"

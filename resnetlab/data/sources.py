@@ -124,30 +124,114 @@ def torchvision_download(name: str, root: Path) -> None:
     getattr(datasets, TITLES[name].replace("-", ""))(root=str(root), train=True, download=True)
 
 
+#: How many classes each dataset has (the official CIFAR-10 has 10, CIFAR-100 100).
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+#: Files an operating system drops into folders; ignored in class folders (hidden files are too).
+OS_FILES = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def confine(entry: Path, root: Path) -> None:
+    """Refuse ``entry`` if it is a symbolic link that resolves outside ``root`` (resolved), or
+    that leads nowhere. Links that stay inside are fine."""
+    if not entry.is_symlink():
+        return
+    try:
+        target = entry.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise ValueError(f"{entry} is a broken symbolic link ({exc}): delete it or make it point at a file inside "
+                         f"{root}, then rerun") from exc
+    if not target.is_relative_to(root):
+        raise ValueError(
+            f"{entry} is a symbolic link to {target}, outside the dataset folder {root}; resnetlab reads only files "
+            "inside the folder you point it at: replace the link by the files themselves (or point --data at the "
+            "folder they are in), then rerun"
+        )
+
+
 def list_folder(path: Path) -> tuple[list[str], FolderFiles]:
-    """Classes (sorted sub-folders of train/) and, per split, sorted (file, label) pairs."""
+    """Classes (sorted sub-folders of train/) and, per split, sorted (file, label) pairs.
+
+    Every class folder must be in both train/ and test/ and hold images; any other file in a
+    class folder (but hidden files and the OS's Thumbs.db/desktop.ini) is refused, and so is
+    a symbolic link that resolves outside ``path``: a ValueError names the file and the fix.
+    """
+    root = path.resolve()
+    for split in ("train", "test"):
+        confine(path / split, root)
 
     def subdirs(p: Path) -> list[str]:
-        return sorted(d.name for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+        out = []
+        with os.scandir(p) as it:
+            for e in it:
+                if e.name.startswith(".") or not e.is_dir():
+                    continue
+                if e.is_symlink():
+                    confine(Path(e.path), root)
+                out.append(e.name)
+        return sorted(out)
 
     classes = subdirs(path / "train")
     test_classes = subdirs(path / "test")
     if test_classes != classes:
-        only = sorted(set(classes) ^ set(test_classes))
-        raise ValueError(
-            f"{path}: train/ and test/ must have the same class folders; differing: {only}"
-        )
+        problems = [f"class {c!r} is in {path / 'test'} but missing from {path / 'train'}"
+                    for c in sorted(set(test_classes) - set(classes))]
+        problems += [f"class {c!r} is in {path / 'train'} but missing from {path / 'test'}"
+                     for c in sorted(set(classes) - set(test_classes))]
+        raise ValueError(f"{path}: train/ and test/ must have the same class folders: {'; '.join(problems)}; "
+                         "restore the missing class folder (or remove the extra one), then rerun")
     files: FolderFiles = {}
     for split in ("train", "test"):
-        files[split] = [
-            (f, label)
-            for label, cls in enumerate(classes)
-            for f in sorted((path / split / cls).iterdir())
-            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
-        ]
+        files[split] = []
+        for label, cls in enumerate(classes):
+            found = _class_images(path / split / cls, root)
+            if not found:
+                raise ValueError(f"class {cls!r} has no images in {path / split / cls}: a CIFAR copy needs "
+                                 "images of every class in train/ and test/; put them back, then rerun")
+            files[split].extend((f, label) for f in found)
         if not files[split]:
             raise ValueError(f"{path / split} holds no class folders with .png/.jpg images")
     return classes, files
+
+
+def _class_images(folder: Path, root: Path) -> list[Path]:
+    """The sorted image files of one class folder; anything else there is refused."""
+    images = []
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        name = e.name
+        if name.startswith(".") or name.lower() in OS_FILES:
+            continue
+        if e.is_symlink():
+            confine(folder / name, root)
+        if e.is_dir():
+            raise ValueError(f"{folder / name} is a folder inside the class folder {folder}; class folders hold "
+                             "images only: move it out of the data folder, then rerun")
+        if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"{folder / name} is not an image ({'/'.join(IMAGE_SUFFIXES)} expected) but lies in "
+                             f"the class folder {folder}: delete it or move it out of the data folder, then rerun")
+        images.append(folder / name)
+    return images
+
+
+def check_classes(name: str, path: Path, classes: list[str]) -> None:
+    """Refuse an image folder whose class count is not ``name``'s (10 or 100)."""
+    want = NUM_CLASSES[name]
+    if len(classes) == want:
+        return
+    other = next((k for k, n in NUM_CLASSES.items() if n == len(classes)), None)
+    hint = (f"it looks like {TITLES[other]}: ask for --dataset {other}, or point --data at a {TITLES[name]} copy"
+            if other else f"point --data at a complete {TITLES[name]} copy (one folder per class in train/ "
+            "and test/)")
+    raise ValueError(f"{path}: found {len(classes)} class folders, but {TITLES[name]} has {want}; {hint}, "
+                     "then rerun")
+
+
+def check_pickles(name: str, src: Source) -> None:
+    """Refuse pickle files that are symbolic links out of their folder."""
+    root = src.path.resolve()
+    for f in PICKLES[name].files:
+        confine(src.path / f, root)
 
 
 def source_kind(src: Source, files: FolderFiles | None) -> str:

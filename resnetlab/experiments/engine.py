@@ -8,10 +8,12 @@ of recorded runs, paper before quick; smoke runs are never drawn as results).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from ..runs import SOURCES, DamagedRecord, RecordError, detect_source, get_or_train, load_record, resolve_runs_dir, run_id
+from ..runs.cluster import ENGINES, require_submitit, submit, visible_gpus
 from .core import RECORDED_ORDER, Arm, Collected, Drawn, Experiment
 from .registry import get_experiment
 
@@ -80,18 +82,53 @@ def keeps_weights(arm: Arm, config: dict[str, Any]) -> bool:
 
 def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = None, data: str | Path | None = None,
               device: str | None = None, jobs: int = 1, progress: bool = True, dataset: Any = None,
-              checkpoints: str | Path | None = None) -> Collected:
+              checkpoints: str | Path | None = None, engine: str | None = None, logs: str | Path | None = None,
+              partition: str | None = None, account: str | None = None, time: str | None = None,
+              gpus_per_job: int = 1, runs_per_gpu: int | None = None, slurm_options: dict[str, Any] | None = None,
+              wait: bool | None = None) -> Collected:
     """Train whatever ``name`` still lacks in ``profile`` (finished runs are read, not retrained;
     interrupted ones resume), then return everything collected.
 
-    ``jobs > 1`` trains that many runs at once on one device (separate processes,
-    :mod:`resnetlab.runs.parallel`)."""
+    ``engine``: "inline" trains in this process, one run after another, or ``jobs > 1`` at once
+    on one device (separate processes, :mod:`resnetlab.runs.parallel`); "local" trains one
+    pack of runs per visible GPU of this machine; "slurm" submits the runs as a job array of
+    packs (``runs_per_gpu`` runs each, ``gpus_per_job`` packs per job, with ``partition``,
+    ``account``, ``time`` and any ``slurm_options``) and returns at once, unless ``wait``
+    (see :mod:`resnetlab.runs.cluster`; ``logs`` is where the jobs' logs go). By default:
+    "local" on a machine with several GPUs (and submitit installed), else "inline". With
+    "local" or "slurm" the returned :class:`Collected` has the ``submission`` too."""
     exp = get_experiment(name)
+    if engine not in (None, *ENGINES):
+        raise ValueError(f"unknown engine {engine!r}; valid choices: {', '.join(ENGINES)}")
+    if dataset is not None and engine not in (None, "inline"):
+        raise ValueError(f"engine {engine!r} trains in other processes, which load the data themselves: give data=")
+    if engine is None:
+        several = dataset is None and device in (None, "cuda") and find_spec("submitit") and len(visible_gpus()) > 1
+        engine = "local" if several else "inline"
+    if engine != "inline":
+        require_submitit(engine)  # before anything is read or trained
     if profile == "recorded" or exp.static:
         return collect(name, profile, runs, data=data, device=device)
     source = training_source(exp, data, dataset)
     todo = exp.configs(profile, source)
     weights = [keeps_weights(arm, c) for arm, c in todo]
+    if engine != "inline":
+        from .status import run_states
+
+        busy = {r.run_id for r in run_states([c for _, c in todo], runs=runs, logs=logs, checkpoints=checkpoints)
+                if r.state == "running"}  # alive in a job (or a recent checkpoint): never trained twice at once
+        if busy and progress:
+            print(f"{name}: {len(busy)} run(s) still running are left to their jobs (see `status`)")
+        weights = [w for (_, c), w in zip(todo, weights) if run_id(c) not in busy]
+        todo = [(arm, c) for arm, c in todo if run_id(c) not in busy]
+        submission = submit([c for _, c in todo], weights, engine=engine, runs=runs, data=data, device=device,
+                            jobs=jobs, checkpoints=checkpoints, logs=logs, partition=partition, account=account,
+                            time=time, gpus_per_job=gpus_per_job, runs_per_gpu=runs_per_gpu,
+                            slurm_options=slurm_options, label=f"{name}-{profile}", wait=wait, progress=progress)
+        submission.running = len(busy)
+        collected = collect(name, profile, runs, data=data, device=device, source=source)
+        collected.submission = submission  # type: ignore[attr-defined]
+        return collected
     if jobs > 1:
         from ..runs.parallel import train_many
 

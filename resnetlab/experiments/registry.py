@@ -18,12 +18,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     r_fig6.EXPERIMENT,  # 03
     r_fig7.EXPERIMENT,  # 04
     static.COMPLEXITY,  # 05
+    static.ARCHITECTURES,  # 05
     static.BOTTLENECK,  # 05
     r_fig4.EXPERIMENT,  # 05
     r_table3.EXPERIMENT,  # 05
     static.SHORTCUT_VARIANTS,  # 06
     im_table1.EXPERIMENT,  # 06
     static.ACTIVATION_VARIANTS,  # 07
+    static.PREACT_REARRANGEMENT,  # 07
     im_table2.EXPERIMENT,  # 07
     im_fig6.EXPERIMENT,  # 07
     im_fig1.EXPERIMENT,  # 08

@@ -30,6 +30,14 @@ def draw_bottleneck(c: Collected) -> Drawn:
                   "r_fig5_bottleneck_cost": plots.fig_bottleneck_cost(table)}, {"r_fig5_bottleneck_cost": table})
 
 
+def draw_architecture_columns(c: Collected) -> Drawn:
+    return Drawn({"r_fig3_architectures": plots.fig_architecture_columns()})
+
+
+def draw_preact_rearrangement(c: Collected) -> Drawn:
+    return Drawn({"im_fig5_preact_rearrangement": plots.fig_preact_rearrangement()})
+
+
 def draw_shortcut_variants(c: Collected) -> Drawn:
     return Drawn({"im_fig2_shortcut_variants": plots.fig_shortcut_variants()})
 
@@ -65,6 +73,10 @@ RESIDUAL_UNIT = Experiment("r-fig2", "R-Fig. 2: the residual unit, drawn from th
                            "03_residual_learning_cifar", (), draw_residual_unit)
 COMPLEXITY = Experiment("r-fig3", "R-Fig. 3 / R-Table 1: FLOPs and parameters, ours vs the paper",
                         "05_imagenet_architectures", (), draw_complexity)
+ARCHITECTURES = Experiment("r-fig3-columns", "R-Fig. 3: VGG-19, plain-34 and ResNet-34, layer by layer from the models",
+                           "05_imagenet_architectures", (), draw_architecture_columns)
+PREACT_REARRANGEMENT = Experiment("im-fig5", "IM Fig. 5: moving the after-addition activation makes pre-activation",
+                                  "07_activation_placement", (), draw_preact_rearrangement)
 BOTTLENECK = Experiment("r-fig5", "R-Fig. 5: basic vs bottleneck unit, drawn and costed",
                         "05_imagenet_architectures", (), draw_bottleneck)
 SHORTCUT_VARIANTS = Experiment("im-fig2", "IM Fig. 2: the shortcut variants, drawn from their layouts",
@@ -74,5 +86,5 @@ ACTIVATION_VARIANTS = Experiment("im-fig4", "IM Fig. 4: the activation placement
 LAMBDA_SWEEP = Experiment("im-lambda-sweep", "IM Eq. 6-8: shortcuts scaled by lambda, at initialisation",
                           "09_signal_propagation", (), draw_lambda_sweep)
 
-__all__ = ["ACTIVATION_VARIANTS", "BOTTLENECK", "COMPLEXITY", "LAMBDA_SWEEP", "RECEPTIVE_FIELD", "RESIDUAL_UNIT",
+__all__ = ["ARCHITECTURES", "PREACT_REARRANGEMENT", "ACTIVATION_VARIANTS", "BOTTLENECK", "COMPLEXITY", "LAMBDA_SWEEP", "RECEPTIVE_FIELD", "RESIDUAL_UNIT",
            "SHORTCUT_VARIANTS"]

@@ -25,14 +25,17 @@ module             what it draws
 ``depth``          final error against depth (the VGG depth wall)
 ``analyses``       R-Fig. 7, IM Sec. 2-3 propagation, receptive field, R-Fig. 5 cost
 ``diagrams``       unit diagrams from the model layouts (R-Fig. 2/5, IM Fig. 2/4)
+``architecture``   whole-net columns from the models (R-Fig. 3), IM Fig. 5's unit chains
 =================  ===============================================================
 """
 
 from __future__ import annotations
 
-from . import diagrams
+from . import architecture, diagrams
 from .analyses import (fig_bottleneck_cost, fig_layer_responses, fig_receptive_field, fig_shortcut_term,
                        fig_signal_propagation)
+from .architecture import (ARCHITECTURE_COLUMNS, PREACT_STEPS, ColumnLayer, ShortcutArc, fig_architecture_columns,
+                           fig_preact_rearrangement, layer_column)
 from .curves import plot_curves
 from .depth import DepthLine, fig_error_vs_depth
 from .diagrams import (ACTIVATION_VARIANTS, OP_COLORS, SHORTCUT_VARIANTS, UnitLayoutLike, draw_unit,
@@ -61,4 +64,7 @@ __all__ = [
     # diagrams
     "diagrams", "UnitLayoutLike", "OP_COLORS", "SHORTCUT_VARIANTS", "ACTIVATION_VARIANTS", "op_kind", "op_label",
     "draw_unit", "fig_residual_unit", "fig_basic_vs_bottleneck", "fig_shortcut_variants", "fig_activation_variants",
+    # architecture
+    "architecture", "ARCHITECTURE_COLUMNS", "PREACT_STEPS", "ColumnLayer", "ShortcutArc", "layer_column",
+    "fig_architecture_columns", "fig_preact_rearrangement",
 ]

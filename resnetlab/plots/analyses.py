@@ -44,6 +44,8 @@ def fig_layer_responses(stds: Mapping[str, Any], *, title: str = "Std of layer r
         kw = dict(color=PALETTE[i % len(PALETTE)], lw=2, marker="o", ms=3.5, label=name)
         top.plot(idx, v, **kw)
         bottom.plot(idx, np.sort(v)[::-1], **kw)
+    for ax in (top, bottom):
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     top.set_xlabel("layer index (original order)")
     bottom.set_xlabel("layer index (sorted by magnitude)")
     ymax = max(top.get_ylim()[1], bottom.get_ylim()[1])
@@ -119,6 +121,26 @@ def _shortcut_term_panel(ax: Axes, sub: pd.DataFrame, nets: list[str], lambdas: 
     ax.legend(loc="lower right", fontsize=11, framealpha=0.92)
 
 
+def _decade_ticks(ax: Axes) -> None:
+    """Labelled decade ticks (10^-k) on a log y axis (shared axes included: a placeholder panel
+    clears the shared ticks). When the curves span less than two decades, the axis is widened
+    to the decades around them, so that at least two ticks carry a label."""
+    ys = [np.asarray(ln.get_ydata(), dtype=float) for a in ax.get_shared_y_axes().get_siblings(ax)
+          for ln in a.get_lines()]
+    ys = [y[np.isfinite(y) & (y > 0)] for y in ys]
+    ys = [y for y in ys if y.size]
+    if ys:
+        lo = float(min(y.min() for y in ys))
+        hi = float(max(y.max() for y in ys))
+        if np.floor(np.log10(hi)) - np.ceil(np.log10(lo)) < 1:
+            e_lo, e_hi = np.floor(np.log10(lo) + 1e-9), np.ceil(np.log10(hi) - 1e-9)
+            ax.set_ylim(10 ** min(e_lo, e_hi - 1) / 1.25, 10 ** e_hi * 1.25)
+    ax.yaxis.set_major_locator(mticker.LogLocator(base=10, numticks=8))
+    ax.yaxis.set_major_formatter(mticker.LogFormatterMathtext(base=10))
+    ax.yaxis.set_minor_locator(mticker.LogLocator(base=10, subs=np.arange(2, 10), numticks=12))
+    ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+
+
 def fig_shortcut_term(df: pd.DataFrame, *, title: str = "The shortcut term of IM Eq. 5/8 through depth",
                       command: str | None = None, lambdas: Mapping[str, float] | None = None) -> Figure:
     """IM Eq. 5/8: the first term of IM Eq. 8 (Eq. 5 for lambda = 1) per unit (``direct_norm``
@@ -143,6 +165,7 @@ def fig_shortcut_term(df: pd.DataFrame, *, title: str = "The shortcut term of IM
         drawn_any = True
     if drawn_any:
         axes[0].set_ylabel("shortcut term / $\\Vert \\partial E / \\partial x_L \\Vert$ (log)")
+        _decade_ticks(axes[0])
     fig.text(0.01, 0.01, "shortcut term: the part of dE/dx_l that reaches x_l along the shortcuts only "
              "(residual branches detached in the backward pass)", fontsize=10, color="0.35", ha="left",
              va="bottom", gid="source_note")

@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import offset_copy
 
 from .records import _failure_reason, _flatten, _history, _is_empty, _label, _status
 from .style import PALETTE, _top_key, placeholder
@@ -213,12 +214,29 @@ def _legend(ax: Axes, **kw: Any) -> None:
         ax.legend(loc=kw.pop("loc", "upper right"), framealpha=0.92, fontsize=kw.pop("fontsize", 11), **kw)
 
 
+def _legend_below(ax: Axes, *, width_in: float, fontsize: float = 11, gap_pt: float = 46) -> None:
+    """The panel's legend under its x label, out of the data: as many columns as fit in
+    ``width_in`` inches (the panel's width), constrained layout shrinks the panel to make room."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    widest = max(max(len(line) for line in lab.split("\n")) for lab in labels)
+    entry_pt = widest * 0.6 * fontsize + 4.5 * fontsize  # text + handle + spacing, estimated
+    ncol = int(max(1, min(len(labels), (width_in * 72) // entry_pt)))
+    anchor = offset_copy(ax.transAxes, fig=ax.figure, y=-gap_pt, units="points")
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=anchor, ncol=ncol,
+              fontsize=fontsize, frameon=False, columnspacing=1.2, handlelength=2.2, borderaxespad=0.0)
+
+
 def _panel_curves(ax: Axes, runs_by_name: Mapping[str, Sequence[Any]], *, metric: str = "error",
                   parts: Sequence[str] = ("train", "test"), ylim: tuple[float, float] | None = None,
                   hline: float | None = None, hline_label: str | None = None,
-                  command: str | None = None, title: str | None = None, ylabel: str | None = None) -> bool:
+                  command: str | None = None, title: str | None = None, ylabel: str | None = None,
+                  skip: float = 0.2, legend_width: float | None = None) -> bool:
     """One panel of nets, colour i for the i-th name; a placeholder when it has no runs.
-    Returns False if it showed the placeholder."""
+    ``skip``: the automatic error axis fits every curve after this fraction of training
+    (:func:`_auto_ylim`); ``legend_width`` (inches): the legend goes under the panel, out of
+    the data, instead of its upper right corner. Returns False if it showed the placeholder."""
     if title:
         ax.set_title(title)
     if _is_empty(runs_by_name):
@@ -230,10 +248,13 @@ def _panel_curves(ax: Axes, runs_by_name: Mapping[str, Sequence[Any]], *, metric
     if hline is not None:
         ax.axhline(hline, color="0.35", ls=":", lw=1.8, label=hline_label, zorder=1, gid="hline")
     if metric == "error":
-        _auto_ylim(ax, ylim)
+        _auto_ylim(ax, ylim, skip=skip)
     elif ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_xlabel("iter. (1e4)")
     ax.set_ylabel(ylabel or ("error (%)" if metric == "error" else metric))
-    _legend(ax)
+    if legend_width is None:
+        _legend(ax)
+    else:
+        _legend_below(ax, width_in=legend_width)
     return True

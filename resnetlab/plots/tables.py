@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from .style import (_FOOTER_SIZE, FIGSIZE_WIDE, PALETTE, _figure, _suptitle, _top_key, placeholder, set_style,
                     source_note)
@@ -107,23 +109,103 @@ def _cell_text(v: Any) -> str:
     return str(v)
 
 
+_TABLE_FONT = 13.0  #: the table's font size when everything fits
+_MIN_TABLE_FONT = 9.0  #: the smallest size tried before giving up on fitting the columns
+_HEADER_LINESPACING = 1.15
+
+
+def _renderer(fig: Figure) -> Any:
+    get = getattr(fig.canvas, "get_renderer", None)
+    return get() if get is not None else fig._get_renderer()  # type: ignore[attr-defined]
+
+
+def _text_size(fig: Figure, renderer: Any, text: str, size: float, bold: bool = False) -> tuple[float, float]:
+    """(width, height) in points of ``text`` drawn at ``size`` (multi-line texts included)."""
+    if not text.strip():
+        return 0.0, 0.0
+    t = Text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal",
+             linespacing=_HEADER_LINESPACING if bold else None)
+    t.set_figure(fig)
+    bb = t.get_window_extent(renderer)
+    return bb.width * 72 / fig.dpi, bb.height * 72 / fig.dpi
+
+
+def _two_lines(label: str, width: Callable[[str], float]) -> str | None:
+    """``label`` split at the space that makes its wider line narrowest (None: no space to split at)."""
+    words = label.split(" ")
+    if "\n" in label or len(words) < 2:
+        return None
+    splits = [" ".join(words[:i]) + "\n" + " ".join(words[i:]) for i in range(1, len(words))]
+    return min(splits, key=lambda s: max(width(line) for line in s.split("\n")))
+
+
+def _fit_columns(fig: Figure, renderer: Any, labels: list[str], cells: list[list[str]], size: float,
+                 avail: float) -> tuple[list[str], np.ndarray, float]:
+    """Headers (long ones wrapped onto two lines while the columns do not fit ``avail`` points)
+    and each column's needed width in points at font ``size``; also the cell padding."""
+    pad = 0.5 * size
+    body = [max([_text_size(fig, renderer, r[j], size)[0] for r in cells] or [0.0]) for j in range(len(labels))]
+    head_w = lambda s: _text_size(fig, renderer, s, size, bold=True)[0]  # noqa: E731
+    heads = list(labels)
+    need = np.array([max(b, head_w(h)) + 2 * pad for b, h in zip(body, heads)])
+    tried: set[int] = set()
+    while need.sum() > avail:
+        best: tuple[float, int, str] | None = None
+        for j, h in enumerate(heads):
+            wrapped = None if j in tried else _two_lines(h, head_w)
+            if wrapped is None:
+                continue
+            gain = need[j] - (max(body[j], head_w(wrapped)) + 2 * pad)
+            if gain > 0 and (best is None or gain > best[0]):
+                best = (gain, j, wrapped)
+        if best is None:
+            break
+        _, j, heads[j] = best
+        need[j] -= best[0]
+        tried.add(j)
+    return heads, need, pad
+
+
 def _draw_table(ax: Axes, df: pd.DataFrame) -> None:
-    """``df`` as a slide table: a dark header, zebra rows, rows with "fail" tinted red."""
+    """``df`` as a slide table: a dark header, zebra rows, rows with "fail" tinted red.
+
+    Columns are sized to their text at the saved size: long headers are wrapped onto two
+    lines (at the space that balances them best) and, only if that is not enough, the
+    font shrinks, so that no header or cell is clipped."""
+    fig = ax.figure
     cells = [[_cell_text(v) for v in row] for row in df.itertuples(index=False)]
     col_labels = [str(c) for c in df.columns]
-    widths = np.array([max(len(col_labels[j]), *(len(r[j]) for r in cells)) for j in range(len(col_labels))],
-                      dtype=float)
-    widths = np.maximum(widths, 6) / np.maximum(widths, 6).sum()
-    table = ax.table(cellText=cells, colLabels=col_labels, colWidths=list(widths), cellLoc="center",
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)  # the axes' final size, to measure the columns against
+    pos = ax.get_position()
+    avail_w = pos.width * fig.get_figwidth() * 72
+    avail_h = pos.height * fig.get_figheight() * 72
+    renderer = _renderer(fig)
+    size = _TABLE_FONT
+    while True:
+        heads, need, pad = _fit_columns(fig, renderer, col_labels, cells, size, 0.98 * avail_w)
+        if need.sum() <= 0.98 * avail_w or size <= _MIN_TABLE_FONT:
+            break
+        size -= 1.0
+    widths = need / need.sum()
+    n_rows = len(cells)
+    head_h = max(_text_size(fig, renderer, h, size, bold=True)[1] for h in heads) + pad
+    row_h = avail_h / (n_rows + 1)
+    head_frac = max(row_h, head_h) / avail_h
+    body_frac = (1 - head_frac) / max(n_rows, 1)
+    table = ax.table(cellText=cells, colLabels=heads, colWidths=list(widths), cellLoc="center",
                      bbox=[0, 0, 1, 1])
     table.auto_set_font_size(False)
-    table.set_fontsize(13)
+    table.set_fontsize(size)
     for (r, c), cell in table.get_celld().items():
         cell.set_edgecolor("0.8")
+        cell.set_height(head_frac if r == 0 else body_frac)
         if r == 0:
             cell.set_facecolor("#34495e")
             cell.get_text().set_color("white")
             cell.get_text().set_fontweight("bold")
+            cell.get_text().set_linespacing(_HEADER_LINESPACING)
             continue
         if "fail" in " ".join(cells[r - 1]).lower():
             cell.set_facecolor("#fde2e1")
@@ -131,7 +213,7 @@ def _draw_table(ax: Axes, df: pd.DataFrame) -> None:
             cell.set_facecolor("#f4f6f7" if r % 2 == 0 else "white")
         if c == 0:
             cell.get_text().set_ha("left")
-            cell.PAD = 0.03
+            cell.PAD = pad / (widths[0] * avail_w)
 
 
 def fig_error_table(df: pd.DataFrame, *, title: str, note: str | None = None, records: Any = None) -> Figure:

@@ -29,6 +29,9 @@ __all__ = ["CurveLook", "PANELS_LOOK", "SINGLE_LOOK", "fig_degradation", "fig_ci
 
 #: The grey of the reference net (the original ResNet) in IM curve panels.
 REFERENCE_COLOR = "0.45"
+#: R-Fig. 6: the error axis fits every curve after this fraction of training (the first
+#: few evaluations, near chance, may be cut).
+CIFAR_SKIP = 0.05
 
 
 def fig_degradation(
@@ -74,14 +77,18 @@ def fig_cifar_training(
     Dashed lines are training error, bold lines test error, one colour per depth;
     ``hline`` adds a dotted horizontal reference (one value for every panel, or one
     per panel name). A panel without runs shows "not yet recorded — run: <command>".
+    Each panel's legend sits under it, out of the curves; unless ``ylim`` is given, the
+    error axis fits every curve after the first :data:`CIFAR_SKIP` of training.
     """
     set_style()
     n = max(1, len(panels))
     fig, axes = _figure(1, n, squeeze=False)
+    width = 0.92 * fig.get_figwidth() / n
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         h = hline.get(panel) if isinstance(hline, Mapping) else hline
         _panel_curves(ax, runs, ylim=ylim, hline=h, hline_label=hline_label,
-                      command=_command_for(list(runs or {}), commands, panel), title=panel)
+                      command=_command_for(list(runs or {}), commands, panel), title=panel,
+                      skip=CIFAR_SKIP, legend_width=width)
     if not panels:
         placeholder(axes[0][0], _command_for([], commands))
     _suptitle(fig, title)

@@ -60,7 +60,7 @@ def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result = train(config["model"], arrays, recipe, model_options=config.get("model_options"), seed=config["seed"],
                    device=device, checkpoint=ckpt, progress=progress,
-                   description=f"{describe(config)} s{config['seed']}", stop_after=stop_after)
+                   description=f"{describe(config)} s{config['seed']}", stop_after=stop_after, identity=path.name)
     summary = {**result.summary, "run_id": path.name, "profile": config["profile"], "started": started,
                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if summary["status"] == "interrupted":

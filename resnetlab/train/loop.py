@@ -9,6 +9,7 @@ points (and, during the R-Sec. 4.2 warm-up, every 10th step).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -81,10 +82,11 @@ def _fresh(recipe: Recipe, model_name: str, device: torch.device) -> Progress:
                     torch.zeros(recipe.warmup_window, device=device), [], 0.0)
 
 
-def _checkpoint(t: Trainer, run: Progress, model_name: str, recipe: Recipe) -> dict[str, Any]:
-    """The checkpoint dict (:data:`~.checkpoint.CHECKPOINT_KEYS`); :func:`_resume` reads it."""
+def _checkpoint(t: Trainer, run: Progress, model_name: str, recipe: Recipe, identity: str | None) -> dict[str, Any]:
+    """The checkpoint dict (:data:`~.checkpoint.CHECKPOINT_KEYS`); :func:`_restore` and
+    :func:`_progress` read it."""
     return {
-        "version": CHECKPOINT_VERSION, "model_name": model_name, "recipe": recipe.to_dict(),
+        "version": CHECKPOINT_VERSION, "identity": identity, "model_name": model_name, "recipe": recipe.to_dict(),
         "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(), "scaler": t.scaler.state_dict(),
         "rng": rng_state(t.device), "threads": torch.get_num_threads(),
         "iteration": run.iteration, "warming_up": run.warmup_end is None, "warmup_end": run.warmup_end,
@@ -93,8 +95,37 @@ def _checkpoint(t: Trainer, run: Progress, model_name: str, recipe: Recipe) -> d
     }
 
 
-def _resume(t: Trainer, ckpt: dict[str, Any]) -> Progress:
-    """Restore the trainer from a checkpoint written by :func:`_checkpoint`; the run's progress."""
+def _not_this_run(ckpt: dict[str, Any], t: Trainer, model_name: str, recipe: Recipe,
+                  identity: str | None) -> str | None:
+    """Why ``ckpt`` is not a checkpoint of this run (another run's, another model's), or ``None``.
+    A version-1 checkpoint predates identities: only its model and recipe are compared."""
+    if ckpt["version"] >= 2 and ckpt["identity"] != identity:
+        if ckpt["identity"] is None:
+            return f"it was written by a run without an identity, not by {identity!r}"
+        return f"it belongs to run {ckpt['identity']!r}, not to {identity!r}"
+    if ckpt["model_name"] != model_name:
+        return f"it is a checkpoint of {ckpt['model_name']!r}, not of {model_name!r}"
+    mine = recipe.to_dict()
+    theirs = ckpt["recipe"] if isinstance(ckpt["recipe"], dict) else {}
+    differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if differ:
+        return f"it was trained with another recipe ({', '.join(f'{k}={theirs.get(k)!r}' for k in differ)})"
+    state, want = ckpt["model"], t.model.state_dict()
+    if not isinstance(state, dict):
+        return "its weights are not a state dict"
+    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+    shapes = sorted(k for k in set(want) & set(state)
+                    if not isinstance(state[k], torch.Tensor) or state[k].shape != want[k].shape)
+    if missing or unexpected or shapes:
+        parts = [f"{what} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                 for what, keys in (("missing", missing), ("unexpected", unexpected), ("other shapes of", shapes))
+                 if keys]
+        return f"its weights are of a different model ({'; '.join(parts)})"
+    return None
+
+
+def _restore(t: Trainer, ckpt: dict[str, Any]) -> None:
+    """Restore the trainer from a checkpoint written by :func:`_checkpoint`."""
     t.model.load_state_dict(ckpt["model"])
     t.optimizer.load_state_dict(ckpt["optimizer"])
     t.scaler.load_state_dict(ckpt["scaler"])
@@ -103,8 +134,30 @@ def _resume(t: Trainer, ckpt: dict[str, Any]) -> Progress:
         # CPU arithmetic depends on the thread count: resume with the run's own, so
         # that a resumed run is bit-identical to an uninterrupted one
         torch.set_num_threads(int(ckpt["threads"]))
+
+
+def _progress(ckpt: dict[str, Any], device: torch.device) -> Progress:
+    """The run's progress in a checkpoint written by :func:`_checkpoint`."""
     return Progress(ckpt["iteration"], None if ckpt["warming_up"] else ckpt["warmup_end"], ckpt["warmup_ended_by"],
-                    ckpt["warmup_recent"].to(t.device), ckpt["history"], ckpt["wall_time"])
+                    ckpt["warmup_recent"].to(device), ckpt["history"], ckpt["wall_time"])
+
+
+def _try_restore(t: Trainer, ckpt: dict[str, Any]) -> str | None:
+    """Restore ``ckpt`` into ``t``; on failure put ``t`` back as it was and say why."""
+    before = (copy.deepcopy(t.model.state_dict()), copy.deepcopy(t.optimizer.state_dict()),
+              copy.deepcopy(t.scaler.state_dict()), rng_state(t.device), torch.get_num_threads())
+    try:
+        _restore(t, ckpt)
+        _progress(ckpt, t.device)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        model, optimizer, scaler, rng, threads = before
+        t.model.load_state_dict(model)
+        t.optimizer.load_state_dict(optimizer)
+        t.scaler.load_state_dict(scaler)
+        set_rng_state(rng, t.device)
+        torch.set_num_threads(threads)
+        return f"it does not fit this model ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    return None
 
 
 class _Loop:
@@ -112,14 +165,19 @@ class _Loop:
     evaluations need."""
 
     def __init__(self, model_name: str, recipe: Recipe, t: Trainer, data: CifarArrays, ckpt_path: Path | None,
-                 on_eval: Callable[[dict[str, Any]], None] | None) -> None:
+                 on_eval: Callable[[dict[str, Any]], None] | None, identity: str | None = None) -> None:
         self.model_name, self.recipe, self.t, self.ckpt_path, self.on_eval = model_name, recipe, t, ckpt_path, on_eval
+        self.identity = identity
         # the test set lives on the device too: no host-to-device copies (and syncs) per evaluation
         self.test_images, self.test_labels = data.test_images.to(t.device), data.test_labels.to(t.device)
         self.run = _fresh(recipe, model_name, t.device)
-        ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+
+        def accept(ckpt: dict[str, Any]) -> str | None:  # restores the trainer when the checkpoint is this run's
+            return _not_this_run(ckpt, t, model_name, recipe, identity) or _try_restore(t, ckpt)
+
+        ckpt = load_checkpoint(ckpt_path, check=accept) if ckpt_path is not None else None
         if ckpt is not None:
-            self.run = _resume(t, ckpt)
+            self.run = _progress(ckpt, t.device)
         self.window = _Window(t.device)
         self.chance = 100.0 * (1 - 1 / len(data.classes))
         self.at_chance = 0  # consecutive evaluations with the training error at chance
@@ -127,7 +185,7 @@ class _Loop:
 
     def save(self) -> None:
         if self.ckpt_path is not None:
-            save_checkpoint(self.ckpt_path, _checkpoint(self.t, self.run, self.model_name, self.recipe))
+            save_checkpoint(self.ckpt_path, _checkpoint(self.t, self.run, self.model_name, self.recipe, self.identity))
 
     def run_until(self, end: int, bar: tqdm) -> tuple[str, str | None]:
         """Train up to iteration ``end``; (status, failure reason)."""
@@ -246,11 +304,15 @@ def train(
     description: str | None = None,
     stop_after: int | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    identity: str | None = None,
 ) -> TrainResult:
     """Train ``model_name`` on ``data`` with ``recipe`` (R-Sec. 4.2; see the module docstring).
 
     ``checkpoint``: file to save to every ``recipe.checkpoint_every`` iterations and to
     resume from if it exists (the resumed run ends with the same weights on CPU).
+    ``identity``: what run this is (:func:`~resnetlab.runs.get_or_train` passes the run id);
+    it is stored in the checkpoint, and a checkpoint of another identity, model or recipe is
+    set aside as ``*.foreign`` with a warning, and the run starts afresh.
     ``stop_after``: stop (checkpointing) after this many iterations in this call, as an
     interruption would; the summary's status is then "interrupted".
     A diverging run (non-finite loss, or training error at chance long after warm-up)
@@ -258,7 +320,7 @@ def train(
     """
     data = prepare_data(data, recipe, seed)
     t = build_trainer(model_name, data, recipe, model_options=model_options, seed=seed, device=device)
-    loop = _Loop(model_name, recipe, t, data, Path(checkpoint) if checkpoint else None, on_eval)
+    loop = _Loop(model_name, recipe, t, data, Path(checkpoint) if checkpoint else None, on_eval, identity)
     start = loop.run.iteration
     end = recipe.iterations if stop_after is None else min(recipe.iterations, start + stop_after)
     bar = tqdm(total=recipe.iterations, initial=start, desc=description or model_name, disable=not progress,

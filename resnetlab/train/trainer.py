@@ -134,8 +134,13 @@ def build_trainer(model_name: str, data: CifarArrays, recipe: Recipe, *, model_o
     """Model, optimizer, loss scaler and batch stream for ``recipe`` on ``device``; ``data``
     as given (see :func:`prepare_data`). Seeds the global RNG with ``seed`` first, so the
     initial weights depend on ``seed`` only. ``compile_mode``: the ``torch.compile`` mode
-    when ``recipe.compile`` is set (default: torch's default mode)."""
+    when ``recipe.compile`` is set (default: torch's default mode). On CUDA it turns on
+    ``torch.backends.cudnn.benchmark`` (process-wide)."""
     device = pick_device(device)
+    if device.type == "cuda":
+        # the shapes of a run never change (fixed batch, 32x32): let cuDNN time its algorithms
+        # once per shape and keep the fastest; it only picks among algorithms (no effect on CPU)
+        torch.backends.cudnn.benchmark = True
     precision = _precision(recipe, device)
     use_cl = channels_last_for(recipe, device)
     options = dict(model_options or {})
