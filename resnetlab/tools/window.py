@@ -170,6 +170,49 @@ def _outcome_row(o: Outcome) -> dict[str, Any]:
             "images_per_s": s.get("images_per_s"), "detail": o.detail}
 
 
+def _check_phase(args: argparse.Namespace, device: torch.device, runs: Path, ckpts: Path, log: Any,
+                 report: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Check: the device, torch, CUDA, driver and the CUDA-only checks; load the data."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but torch sees no CUDA device")
+    if args.threads and device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    log(f"window: budget {args.budget:.0f} s on {device}, profile {args.profile}; runs {runs}, checkpoints {ckpts}")
+    report["check"] = checked = check(device)
+    env = checked["environment"]
+    log(f"check: {env['device']}, torch {env['torch']}, CUDA {env.get('cuda')}, driver {env.get('driver')}, "
+        f"cuDNN {env.get('cudnn')}")
+    for key, value in (checked["cuda"] or {}).items():
+        log(f"check: {key}: {value if not isinstance(value, dict) else ('ok' if value.get('ok') else value)}")
+    arrays = load_cifar("cifar10", args.data, progress=False)
+    log(f"check: data {arrays.source}, {len(arrays.train_labels)} training images")
+    return arrays, env
+
+
+def _measure_phase(args: argparse.Namespace, device: torch.device, arrays: Any, env: dict[str, Any], out: Path,
+                   t0: float, log: Any, report: dict[str, Any]) -> Any:
+    """Measure: eager steps (and several processes); write bench.json; the fitted speed."""
+    from .bench import environment
+
+    jobs_text = args.measure_jobs if args.measure_jobs is not None else ("2,4" if device.type == "cuda" else "2")
+    measure_jobs = tuple(int(j) for j in jobs_text.split(",") if j.strip() and j.strip() != "none")
+    m_end = min(time.monotonic() + 60.0, t0 + 0.35 * args.budget)
+    speed, bench = measure(arrays, device, data=args.data, deadline=m_end, measure_jobs=measure_jobs,
+                           force_jobs=args.jobs, log=log)
+    _write_json(out / "bench.json", {"environment": {**environment(device), **env}, **bench})
+    report["speed"] = bench.get("fit")
+    return speed
+
+
+def _train_phase(args: argparse.Namespace, experiments: Any, runs: Path, ckpts: Path, trainer: "Trainer", log: Any,
+                 report: dict[str, Any]) -> None:
+    """Train: the missing runs in priority order, as many at once as pays, within the budget."""
+    counts: dict[str, int] = {}
+    q = Queue(plan(experiments, args.profile, data=args.data, runs=runs, checkpoints=ckpts, log=log, counts=counts))
+    trainer.run(q)
+    report["queue"] = {**counts, "looked_at_not_started": len(q.items), "all_looked_at": q.drawn_all}
+
+
 def main(args: argparse.Namespace, experiments: Any = None) -> int:
     """``python -m resnetlab window``; the exit status (0, or 1 if a phase broke, 2 for bad
     input). ``experiments``: :mod:`resnetlab.experiments` (the CLI passes it)."""
@@ -208,39 +251,15 @@ def main(args: argparse.Namespace, experiments: Any = None) -> int:
 
     try:
         device = pick_device(args.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda, but torch sees no CUDA device")
-        if args.threads and device.type == "cpu":
-            torch.set_num_threads(args.threads)
-        log(f"window: budget {args.budget:.0f} s on {device}, profile {args.profile}; runs {runs}, checkpoints {ckpts}")
-        report["check"] = checked = check(device)
-        env = checked["environment"]
-        log(f"check: {env['device']}, torch {env['torch']}, CUDA {env.get('cuda')}, driver {env.get('driver')}, "
-            f"cuDNN {env.get('cudnn')}")
-        for key, value in (checked["cuda"] or {}).items():
-            log(f"check: {key}: {value if not isinstance(value, dict) else ('ok' if value.get('ok') else value)}")
-        arrays = load_cifar("cifar10", args.data, progress=False)
-        log(f"check: data {arrays.source}, {len(arrays.train_labels)} training images")
+        arrays, env = _check_phase(args, device, runs, ckpts, log, report)
         phase("check")
-        jobs_text = args.measure_jobs if args.measure_jobs is not None else ("2,4" if device.type == "cuda" else "2")
-        measure_jobs = tuple(int(j) for j in jobs_text.split(",") if j.strip() and j.strip() != "none")
-        m_end = min(time.monotonic() + 60.0, t0 + 0.35 * args.budget)
-        speed, bench = measure(arrays, device, data=args.data, deadline=m_end, measure_jobs=measure_jobs,
-                               force_jobs=args.jobs, log=log)
-        from .bench import environment
-
-        _write_json(out / "bench.json", {"environment": {**environment(device), **env}, **bench})
-        report["speed"] = bench.get("fit")
+        speed = _measure_phase(args, device, arrays, env, out, t0, log, report)
         phase("measure")
         if speed is not None and not stop["now"]:
-            counts: dict[str, int] = {}
-            q = Queue(plan(experiments, args.profile, data=args.data, runs=runs, checkpoints=ckpts, log=log,
-                           counts=counts))
             trainer = Trainer(speed, runs, args.data, device.type if device.index is None else str(device), ckpts,
                               end - reserve - grace, log, lambda: stop["now"], args.max_runs, grace,
                               threads=args.threads, arrays={"cifar10": arrays})
-            trainer.run(q)
-            report["queue"] = {**counts, "looked_at_not_started": len(q.items), "all_looked_at": q.drawn_all}
+            _train_phase(args, experiments, runs, ckpts, trainer, log, report)
         phase("train")
     except Exception as exc:  # noqa: BLE001 - whatever broke, what was trained is still packed
         rc = 2 if isinstance(exc, (ValueError, FileNotFoundError)) else 1
