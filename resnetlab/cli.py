@@ -98,7 +98,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                           jobs=args.jobs, progress=not args.no_progress, checkpoints=args.checkpoints,
                           engine=args.engine, logs=args.logs, partition=args.partition, account=args.account,
                           time=args.time, gpus_per_job=args.gpus_per_job, runs_per_gpu=args.runs_per_gpu,
-                          slurm_options=_pairs(args.slurm_option, "--slurm-option"))
+                          slurm_options=_pairs(args.slurm_option, "--slurm-option"), fuse=args.fuse,
+                          max_fused=args.max_fused)
     wall = time.perf_counter() - t0
     sub = getattr(collected, "submission", None)
     if sub is not None and sub.engine == "slurm":
@@ -242,6 +243,10 @@ def _add_training_commands(sub: Any) -> None:
     p.add_argument("experiment")
     _add_training_options(p)
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once on the device (default 1)")
+    p.add_argument("--fuse", choices=["auto", "on", "off"], default="auto",
+                   help="train runs that differ only in seed (or gate bias) as one fused net, each recorded as "
+                        "alone; auto: on a GPU, where it pays, not on a CPU, where it does not (default auto)")
+    p.add_argument("--max-fused", type=int, default=8, help="runs per fused net at most (default 8)")
     _add_cluster_options(p)
     p.set_defaults(func=_cmd_reproduce)
     p = sub.add_parser("status", help="where each run of an experiment stands: recorded, running, failed, missing",

@@ -50,6 +50,17 @@ def test_bench_memory_mode_on_a_small_net(tmp_path, capsys):
     assert all(r["peak_memory_bytes"] is not None and "CPU" in r["peak_memory_kind"] for r in rows)
 
 
+def test_bench_fused_mode_times_both_sides(tmp_path, capsys):
+    out_json = tmp_path / "fused.json"
+    rc = main(["bench", "--fused", "2", "--fake", "--fake-images", "256", "--models", "resnet8", "--batch-size", "16",
+               "--warmup", "1", "--steps", "1", "--device", "cpu", "--json", str(out_json)])
+    assert rc == 0
+    assert "fused/separate" in capsys.readouterr().out
+    (row,) = json.loads(out_json.read_text())["fused"]
+    assert row["members"] == 2 and row["separate_images_per_s"] > 0 and row["fused_images_per_s"] > 0
+    assert row["speedup"] == pytest.approx(row["fused_images_per_s"] / row["separate_images_per_s"])
+
+
 def test_bench_rejects_unknown_pipeline(capsys):
     assert main(["bench", "--fake", "--pipelines", "nope", "--device", "cpu"]) == 2
 

@@ -204,6 +204,20 @@ def test_several_runs_at_once_train_in_their_own_processes(tmp_path, data):
     assert load_record(tmp_path / "runs" / jobs[0].rid).weights_path is not None
 
 
+def test_where_fusion_pays_the_window_trains_seeds_as_one_fused_net(tmp_path, data):
+    speed = _fast_speed()
+    speed.fuse, speed.fused_members, speed.fused_gain = True, 3, 2.0
+    jobs = [Job(_tiny(seed=s), s == 0, "test", "smoke") for s in (0, 1, 2)] + [Job(_tiny(lr=0.05), False, "t", "smoke")]
+    logs = []
+    t = Trainer(speed, tmp_path / "runs", str(data), "cpu", tmp_path / "ck", time.monotonic() + 300, logs.append,
+                threads=1)
+    outcomes = t.run(Queue(iter(jobs)))
+    assert [o.status for o in outcomes] == ["complete"] * 4, logs
+    assert [load_record(tmp_path / "runs" / j.rid).summary.get("fused") for j in jobs] == [3, 3, 3, None]
+    assert speed.group_estimate([10.0, 12.0, 11.0]) == pytest.approx(12.0 * 3 / 2.0)
+    assert speed.group_estimate([10.0, 12.0]) == pytest.approx(12.0 * 2 / 1.5)
+
+
 def test_the_priority_order_is_one_tuple_and_the_plan_follows_it(tmp_path, data):
     names = [n for n, _ in window.PRIORITY]
     assert window.PRIORITY[0] == ("r-fig6", "quick") and ("r-fig6", "paper") in window.PRIORITY

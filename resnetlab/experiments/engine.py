@@ -14,6 +14,7 @@ from typing import Any
 
 from ..runs import SOURCES, DamagedRecord, RecordError, detect_source, get_or_train, load_record, resolve_runs_dir, run_id
 from ..runs.cluster import ENGINES, require_submitit, submit, visible_gpus
+from ..runs.fusion import MAX_MEMBERS, fusion_groups, fusion_wanted, get_or_train_group
 from .core import RECORDED_ORDER, Arm, Collected, Drawn, Experiment
 from .registry import get_experiment
 
@@ -85,7 +86,7 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
               checkpoints: str | Path | None = None, engine: str | None = None, logs: str | Path | None = None,
               partition: str | None = None, account: str | None = None, time: str | None = None,
               gpus_per_job: int = 1, runs_per_gpu: int | None = None, slurm_options: dict[str, Any] | None = None,
-              wait: bool | None = None) -> Collected:
+              wait: bool | None = None, fuse: str | bool = "auto", max_fused: int = MAX_MEMBERS) -> Collected:
     """Train whatever ``name`` still lacks in ``profile`` (finished runs are read, not retrained;
     interrupted ones resume), then return everything collected.
 
@@ -96,7 +97,11 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
     ``account``, ``time`` and any ``slurm_options``) and returns at once, unless ``wait``
     (see :mod:`resnetlab.runs.cluster`; ``logs`` is where the jobs' logs go). By default:
     "local" on a machine with several GPUs (and submitit installed), else "inline". With
-    "local" or "slurm" the returned :class:`Collected` has the ``submission`` too."""
+    "local" or "slurm" the returned :class:`Collected` has the ``submission`` too.
+
+    ``fuse``: "auto" (on CUDA), "on" or "off": runs that differ only in seed and initial
+    values (the paper profile's 5 seeds, IM Table 1's gate biases) train as one fused net of
+    up to ``max_fused`` runs, each recorded exactly as alone (:mod:`resnetlab.runs.fusion`)."""
     exp = get_experiment(name)
     if engine not in (None, *ENGINES):
         raise ValueError(f"unknown engine {engine!r}; valid choices: {', '.join(ENGINES)}")
@@ -124,7 +129,8 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
         submission = submit([c for _, c in todo], weights, engine=engine, runs=runs, data=data, device=device,
                             jobs=jobs, checkpoints=checkpoints, logs=logs, partition=partition, account=account,
                             time=time, gpus_per_job=gpus_per_job, runs_per_gpu=runs_per_gpu,
-                            slurm_options=slurm_options, label=f"{name}-{profile}", wait=wait, progress=progress)
+                            slurm_options=slurm_options, label=f"{name}-{profile}", wait=wait, progress=progress,
+                            fuse=fuse, max_fused=max_fused)
         submission.running = len(busy)
         collected = collect(name, profile, runs, data=data, device=device, source=source)
         collected.submission = submission  # type: ignore[attr-defined]
@@ -133,29 +139,39 @@ def reproduce(name: str, profile: str = "quick", *, runs: str | Path | None = No
         from ..runs.parallel import train_many
 
         train_many([c for _, c in todo], jobs=jobs, runs=runs, data=data, device=device,
-                   save_weights=weights, progress=progress, checkpoints=checkpoints)
+                   save_weights=weights, progress=progress, checkpoints=checkpoints, fuse=fuse, max_fused=max_fused)
     else:
-        _train_in_turn(name, todo, weights, runs=runs, data=data, device=device, progress=progress,
+        groups = (fusion_groups([c for _, c in todo], max_fused) if fusion_wanted(fuse, device)
+                  else [[i] for i in range(len(todo))])
+        _train_in_turn(name, todo, weights, groups, runs=runs, data=data, device=device, progress=progress,
                        dataset=dataset, checkpoints=checkpoints)
     return collect(name, profile, runs, data=data, device=device, source=source)
 
 
-def _train_in_turn(name: str, todo: list[tuple[Arm, dict[str, Any]]], weights: list[bool], *, runs: Any, data: Any,
-                   device: str | None, progress: bool, dataset: Any, checkpoints: Any) -> None:
+def _train_in_turn(name: str, todo: list[tuple[Arm, dict[str, Any]]], weights: list[bool], groups: list[list[int]],
+                   *, runs: Any, data: Any, device: str | None, progress: bool, dataset: Any, checkpoints: Any) -> None:
+    """Train ``todo`` one ``groups`` entry after another: a run alone, or a group fused."""
     from tqdm.auto import tqdm
 
     from ..runs import load_cifar
 
     arrays: dict[str, Any] = {}
     root = resolve_runs_dir(runs)
-    for (arm, config), keep in tqdm(list(zip(todo, weights)), desc=name, disable=not progress or len(todo) < 2,
-                                    unit="run"):
-        if (root / run_id(config) / "summary.json").exists():
+    for group in tqdm(groups, desc=name, disable=not progress or len(groups) < 2, unit="net"):
+        configs = [todo[i][1] for i in group if not (root / run_id(todo[i][1]) / "summary.json").exists()]
+        if not configs:
             continue
-        if dataset is None and config["dataset"] not in arrays:
-            arrays[config["dataset"]] = load_cifar(config["dataset"], data, progress=progress)
-        get_or_train(config, runs=runs, data=data, dataset=dataset or arrays.get(config["dataset"]),
-                     device=device, save_weights=keep, progress=progress, checkpoints=checkpoints)
+        key = configs[0]["dataset"]
+        if dataset is None and key not in arrays:
+            arrays[key] = load_cifar(key, data, progress=progress)
+        given = dataset or arrays.get(key)
+        keep = [weights[i] for i in group if todo[i][1] in configs]
+        if len(configs) == 1:
+            get_or_train(configs[0], runs=runs, data=data, dataset=given, device=device, save_weights=keep[0],
+                         progress=progress, checkpoints=checkpoints)
+        else:
+            get_or_train_group(configs, runs=runs, data=data, dataset=given, device=device, save_weights=keep,
+                               progress=progress, checkpoints=checkpoints)
 
 
 def draw(name: str, profile: str = "recorded", *, runs: str | Path | None = None,

@@ -110,7 +110,9 @@ class DropoutShortcut(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x * (1.0 - self.p)
-        keep = torch.rand_like(x) >= self.p
+        # drawn in the logical order of x, whatever its memory layout (``rand_like`` follows the
+        # layout): a run's masks are then the same in NCHW and channels_last, alone or fused
+        keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= self.p
         return x * keep.to(x.dtype)
 
 

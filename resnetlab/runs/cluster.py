@@ -16,7 +16,6 @@ pickles, stdout/stderr), ``packs/<pack>.json`` (what was submitted), ``packs/<pa
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import secrets
@@ -24,22 +23,14 @@ import shutil
 import socket
 import sys
 import time
-import traceback
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import describe, run_id
-from .execute import checkpoint_path, get_or_train
-from .parallel import _trained_iterations
+from .config import run_id
+from .fusion import MAX_MEMBERS, fusion_groups
+from .packs import Pack, PackJob, _now, read_json, train_pack
 from .records import _write_json, resolve_runs_dir
-
-try:  # optional: without submitit a pack still trains when called
-    from submitit.helpers import Checkpointable as _Checkpointable
-except ImportError:  # pragma: no cover - depends on the environment
-    _Checkpointable = object  # type: ignore[assignment,misc]
 
 ENGINES = ("inline", "local", "slurm")
 LOGS_ENV = "RESNETLAB_LOGS"
@@ -91,163 +82,6 @@ def resolve_logs_dir(logs: str | os.PathLike | None, runs: str | os.PathLike | N
     return path.absolute()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def read_json(file: Path) -> dict[str, Any]:
-    """A manifest or state file; ``{}`` if it is missing or unreadable."""
-    try:
-        return dict(json.loads(file.read_text()))
-    except (OSError, ValueError, TypeError):
-        return {}
-
-
-@dataclass
-class Pack:
-    """The runs one GPU trains (paths absolute: the pack runs on another machine)."""
-
-    name: str
-    configs: list[dict[str, Any]]
-    weights: list[bool]
-    runs: str
-    logs: str
-    data: str | None = None
-    checkpoints: str | None = None
-    device: str | None = None
-    jobs: int = 1
-    threads: int | None = None
-    stop_after: int | None = None  # stop each run after this many iterations (tests)
-
-    @property
-    def state_file(self) -> Path:  # what the pack did, written as it goes
-        return Path(self.logs) / "packs" / f"{self.name}.state.json"
-
-
-class PackJob(_Checkpointable):
-    """What one submitit job runs: ``packs[i]`` in its task of local rank ``i`` (one per GPU)."""
-
-    def __init__(self, packs: Sequence[Pack]) -> None:
-        self.packs = list(packs)
-
-    def __call__(self) -> dict[str, Any]:
-        rank = _job_env("local_rank", 0)
-        return train_pack(self.packs[rank], rank) if rank < len(self.packs) else {}
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """Preempted or out of time: requeue this pack, which resumes from what is on disk."""
-        import multiprocessing as mp
-
-        from submitit.helpers import DelayedSubmission
-
-        for p in mp.active_children():  # train_many's runs: each keeps its last periodic checkpoint
-            p.terminate()
-        return DelayedSubmission(self, *args, **kwargs)
-
-
-def _job_env(attr: str, default: Any) -> Any:
-    try:
-        import submitit
-
-        return getattr(submitit.JobEnvironment(), attr)
-    except Exception:  # noqa: BLE001 - not inside a submitit job
-        return default
-
-
-def _task_device(device: str | None, rank: int) -> str | None:
-    """The GPU of the task of local rank ``rank``, where the job's tasks share its GPUs."""
-    import torch
-
-    n = torch.cuda.device_count() if device in (None, "cuda") and torch.cuda.is_available() else 0
-    return f"cuda:{rank % n}" if n > 1 else device
-
-
-def _log(pack: Pack, text: str) -> None:
-    print(f"[{pack.name}] {text}", file=sys.stderr, flush=True)
-
-
-def _error(pack: Pack, exc: Exception, what: str) -> str:
-    """A run's crash, logged; submitit's "stop now" (timed out too often) is re-raised."""
-    if type(exc).__name__ == "UncompletedJobError":
-        raise exc
-    _log(pack, f"{what} RAISED; the pack goes on with its other runs\n{traceback.format_exc()}")
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-
-
-def train_pack(pack: Pack, rank: int = 0) -> dict[str, Any]:
-    """Train the runs of ``pack`` not recorded yet. A run that raises is logged and the others
-    go on; each run's outcome goes to ``pack.state_file``, which is also returned."""
-    import torch
-
-    state = read_json(pack.state_file)
-    state.update(name=pack.name, attempt=state.get("attempt", 0) + 1, host=socket.gethostname(), pid=os.getpid(),
-                 job=_job_env("job_id", None), gpus=os.environ.get("CUDA_VISIBLE_DEVICES"), started=_now(),
-                 finished=None)
-    outcomes, device = state.setdefault("runs", {}), _task_device(pack.device, rank)
-    if pack.threads:
-        torch.set_num_threads(pack.threads)
-    _log(pack, f"attempt {state['attempt']} on {state['host']} (pid {os.getpid()}, device {device or 'default'}): "
-               f"{len(pack.configs)} run(s)")
-    todo = []
-    for config, keep in zip(pack.configs, pack.weights):
-        rid = run_id(config)
-        if not (Path(pack.runs) / rid / "summary.json").exists():
-            todo.append((config, keep))
-        elif outcomes.get(rid, {}).get("outcome") not in ("complete", "failed"):
-            outcomes[rid] = {"outcome": "recorded", "at": _now()}
-    _write_json(pack.state_file, state)
-    if pack.jobs > 1 and todo:
-        _train_together(pack, todo, device, state)
-    arrays: dict[str, Any] = {}
-    for config, keep in todo if pack.jobs == 1 else ():
-        _train_one(pack, config, keep, device, state, arrays)
-    state["finished"] = _now()
-    _write_json(pack.state_file, state)
-    counts = Counter(o.get("outcome") for o in outcomes.values())
-    _log(pack, "done: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
-    return state
-
-
-def _train_one(pack: Pack, config: dict[str, Any], keep: bool, device: str | None, state: dict[str, Any],
-               arrays: dict[str, Any]) -> None:
-    from ..data import load_cifar
-
-    rid = run_id(config)
-    start = _trained_iterations(checkpoint_path(config, pack.runs, pack.checkpoints))
-    outcome = state["runs"][rid] = {"outcome": "running", "resumed_from": start, "at": _now()}
-    _write_json(pack.state_file, state)
-    _log(pack, f"start {describe(config)} seed {config['seed']} ({rid})" + (f" at iteration {start}" if start else ""))
-    try:
-        if config["dataset"] not in arrays:
-            arrays[config["dataset"]] = load_cifar(config["dataset"], pack.data, progress=False)
-        rec = get_or_train(config, runs=pack.runs, dataset=arrays[config["dataset"]], device=device,
-                           save_weights=keep, progress=False, stop_after=pack.stop_after, checkpoints=pack.checkpoints)
-        err = rec.summary.get("final_test_error")
-        outcome.update(outcome=rec.status, iterations=rec.summary.get("iterations"))
-        _log(pack, f"{rid}: {rec.status}" + ("" if err is None else f", test error {err:.2f}%"))
-    except Exception as exc:  # noqa: BLE001 - one run's crash is reported; the pack goes on
-        outcome.update(outcome="error", error=_error(pack, exc, rid))
-    outcome["at"] = _now()
-    _write_json(pack.state_file, state)
-
-
-def _train_together(pack: Pack, todo: list[tuple[dict[str, Any], bool]], device: str | None,
-                    state: dict[str, Any]) -> None:
-    from .parallel import train_many
-
-    state["runs"].update({run_id(c): {"outcome": "running", "at": _now()} for c, _ in todo})
-    _write_json(pack.state_file, state)
-    try:
-        result = train_many([c for c, _ in todo], jobs=pack.jobs, runs=pack.runs, data=pack.data, device=device,
-                            save_weights=[w for _, w in todo], progress=True, checkpoints=pack.checkpoints)
-        errors = {e.run_id: (e.message.strip().splitlines() or ["raised"])[0][:500] for e in result.errors}
-        state["runs"].update({r.id: {"outcome": "error", "error": errors[r.id]} if r.id in errors else
-                              {"outcome": r.status, "iterations": r.summary.get("iterations")} for r in result})
-    except Exception as exc:  # noqa: BLE001 - e.g. the data is not on this node: every run reports it
-        error = _error(pack, exc, "train_many")
-        state["runs"].update({run_id(c): {"outcome": "error", "error": error} for c, _ in todo})
-
-
 @dataclass
 class Submission:
     """What :func:`submit` did: the packs and their submitit jobs; once waited for (local),
@@ -278,11 +112,22 @@ class Submission:
 
 
 def make_packs(todo: Sequence[tuple[dict[str, Any], bool]], *, size: int | None = None, count: int | None = None,
-               label: str = "resnetlab", **common: Any) -> list[Pack]:
-    """Packs of ``size`` consecutive runs, or ``count`` packs with the runs dealt in turn."""
+               label: str = "resnetlab", together: int = 1, **common: Any) -> list[Pack]:
+    """Packs of ``size`` consecutive runs, or ``count`` packs with the runs dealt in turn. With
+    ``together`` > 1, runs that can train fused (:func:`~.fusion.fusion_groups`, up to
+    ``together`` of them) stay in one pack: they are dealt, and packs are cut, a group at a time."""
     todo = list(todo)
-    groups = ([todo[i:i + size] for i in range(0, len(todo), size)] if size else
-              [todo[i::count or 1] for i in range(min(count or 1, len(todo)))])
+    units = [[todo[i] for i in g] for g in fusion_groups([c for c, _ in todo], together)] if together > 1 \
+        else [[t] for t in todo]
+    if size:
+        groups: list[list[tuple[dict[str, Any], bool]]] = [[]]
+        for unit in units:
+            if groups[-1] and len(groups[-1]) + len(unit) > max(size, len(unit)):
+                groups.append([])
+            groups[-1].extend(unit)
+    else:
+        dealt = [units[i::count or 1] for i in range(min(count or 1, len(units)))]
+        groups = [[t for unit in d for t in unit] for d in dealt]
     tag = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     return [Pack(f"{tag}-p{i:03d}", [c for c, _ in g], [w for _, w in g], **common) for i, g in enumerate(groups)]
 
@@ -293,8 +138,10 @@ def submit(configs: Sequence[dict[str, Any]], weights: Sequence[bool] | None = N
            gpus_per_job: int = 1, partition: str | None = None, account: str | None = None, time: str | None = None,
            slurm_options: dict[str, Any] | None = None, label: str = "resnetlab", wait: bool | None = None,
            slots: int | None = None, threads: int | None = None, stop_after: int | None = None,
-           progress: bool = True) -> Submission:
+           progress: bool = True, fuse: str | bool = "auto", max_fused: int = MAX_MEMBERS) -> Submission:
     """Submit the runs of ``configs`` not recorded yet as packs (see the module docstring).
+    ``fuse``/``max_fused``: runs that can train fused stay in one pack, which fuses them when
+    its node's device makes it pay (:func:`~.fusion.fusion_wanted`, evaluated there).
     ``wait`` (default: yes, except on SLURM): block until every job has ended. ``slots``: packs
     of the local engine (default: one per visible GPU, one on a CPU)."""
     if engine not in ("local", "slurm", "debug"):
@@ -320,11 +167,14 @@ def submit(configs: Sequence[dict[str, Any]], weights: Sequence[bool] | None = N
     data_root = str(resolve_data_root(data).expanduser().absolute())
     for name in sorted({c["dataset"] for c, _ in todo}):  # found (and decoded into its cache) once, before any job
         load_cifar(name, data_root, progress=progress)
+    together = 1 if fuse in ("off", False) else max_fused
     common = dict(runs=str(root), logs=str(logs_dir), data=data_root, device=device, jobs=jobs, stop_after=stop_after,
+                  fuse=fuse if isinstance(fuse, str) else ("on" if fuse else "off"), max_fused=max_fused,
                   checkpoints=None if checkpoints is None else str(Path(checkpoints).expanduser().absolute()))
     (logs_dir / "packs").mkdir(parents=True, exist_ok=True)
     if engine == "slurm":
-        sub.packs = make_packs(todo, size=runs_per_gpu or RUNS_PER_GPU, label=label, threads=threads, **common)
+        sub.packs = make_packs(todo, size=runs_per_gpu or RUNS_PER_GPU, label=label, threads=threads,
+                               together=together, **common)
         groups = [sub.packs[i:i + gpus_per_job] for i in range(0, len(sub.packs), gpus_per_job)]
         ex = submitit.SlurmExecutor(folder=logs_dir / "%j", max_num_timeout=MAX_TIMEOUTS)
         ex.update_parameters(**_slurm_parameters(ex, label, minutes, gpus_per_job, jobs, partition, account,
@@ -335,7 +185,7 @@ def submit(configs: Sequence[dict[str, Any]], weights: Sequence[bool] | None = N
         gpus = visible_gpus()
         n = slots or max(1, len(gpus))
         share = threads or max(1, (os.cpu_count() or 1) // min(n, len(todo)))
-        sub.packs = make_packs(todo, count=n, label=label, threads=share, **common)
+        sub.packs = make_packs(todo, count=n, label=label, threads=share, together=together, **common)
         ex = submitit.DebugExecutor(logs_dir / "%j") if engine == "debug" else submitit.LocalExecutor(logs_dir / "%j")
         for i, pack in enumerate(sub.packs):
             if engine == "local":  # the shell line wins over the CUDA_VISIBLE_DEVICES submitit sets

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import pickle
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..train import Recipe, half_state_dict, train
+from ..train import Recipe, TrainResult, half_state_dict, train
 from .config import describe, run_id
 from .records import Record, RecordError, _write_json, load_record, resolve_runs_dir, save_record
 
@@ -24,6 +25,18 @@ def checkpoint_path(config: dict[str, Any], runs: str | Path | None = None,
     if chosen is not None:
         return Path(chosen).expanduser() / rid / "last.pt"
     return resolve_runs_dir(runs) / rid / "checkpoints" / "last.pt"
+
+
+def checkpoint_iteration(ckpt: Path) -> int:
+    """The iterations a run's checkpoint has done (0 without a readable one)."""
+    if not ckpt.exists():
+        return 0
+    try:
+        import torch
+
+        return int(torch.load(ckpt, map_location="cpu", weights_only=True).get("iteration", 0))
+    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, pickle.UnpicklingError):  # unreadable: none
+        return 0
 
 
 def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data: str | Path | None = None,
@@ -48,12 +61,8 @@ def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data
     except RecordError:
         pass
     arrays = dataset if dataset is not None else load_cifar(config["dataset"], data, progress=progress)
-    want = config.get("source", "torchvision")
-    if arrays.kind != want:
-        raise ValueError(f"run {path.name} is to be trained on {config['dataset']} from a {want!r} copy, but the "
-                         f"data found is {arrays.source} ({arrays.kind!r}); point --data at a {want} copy, or ask "
-                         f"for source={arrays.kind!r}")
-    recipe = Recipe.from_dict({**config["recipe"], "milestones": tuple(config["recipe"]["milestones"])})
+    check_source(config, arrays, path)
+    recipe = config_recipe(config)
     path.mkdir(parents=True, exist_ok=True)
     _write_json(path / "config.json", config)
     ckpt = checkpoint_path(config, root, checkpoints)
@@ -61,6 +70,27 @@ def get_or_train(config: dict[str, Any], *, runs: str | Path | None = None, data
     result = train(config["model"], arrays, recipe, model_options=config.get("model_options"), seed=config["seed"],
                    device=device, checkpoint=ckpt, progress=progress,
                    description=f"{describe(config)} s{config['seed']}", stop_after=stop_after, identity=path.name)
+    return finish_run(path, config, result, started, save_weights, ckpt)
+
+
+def config_recipe(config: dict[str, Any]) -> Recipe:
+    """The :class:`~resnetlab.train.Recipe` a config's run trains with."""
+    return Recipe.from_dict({**config["recipe"], "milestones": tuple(config["recipe"]["milestones"])})
+
+
+def check_source(config: dict[str, Any], arrays: Any, path: Path) -> None:
+    """Refuse data of another kind of copy than the config's ``source``."""
+    want = config.get("source", "torchvision")
+    if arrays.kind != want:
+        raise ValueError(f"run {path.name} is to be trained on {config['dataset']} from a {want!r} copy, but the "
+                         f"data found is {arrays.source} ({arrays.kind!r}); point --data at a {want} copy, or ask "
+                         f"for source={arrays.kind!r}")
+
+
+def finish_run(path: Path, config: dict[str, Any], result: TrainResult, started: str, save_weights: bool,
+               ckpt: Path) -> Record:
+    """Record a finished run (its checkpoint is then removed); an interrupted one is returned
+    unrecorded, as a Record with status "interrupted", its checkpoint kept."""
     summary = {**result.summary, "run_id": path.name, "profile": config["profile"], "started": started,
                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if summary["status"] == "interrupted":

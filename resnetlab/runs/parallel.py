@@ -6,6 +6,8 @@ on a GPU each process therefore holds its own ~180 MB copy of CIFAR as uint8), c
 :func:`resnetlab.runs.get_or_train` and exits. At most ``jobs`` processes live at a time;
 a finished process makes room for the next config.
 
+* Runs that differ only in seed and initial values train as one fused net in one process
+  when ``fuse`` says so ("auto": on CUDA; :mod:`.fusion`), each recorded as alone.
 * Runs already recorded are read, not retrained, and start no process.
 * A run that diverges is *recorded* as failed by the trainer, like any other run.
 * A run whose process crashes (an exception, an out-of-memory kill, a segfault) is reported
@@ -32,7 +34,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import pickle
 import queue
 import sys
 import time
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import describe, run_id
-from .execute import checkpoint_path
+from .execute import checkpoint_iteration, checkpoint_path
+from .fusion import MAX_MEMBERS, fusion_groups, fusion_wanted
 from .records import Record, RecordError, load_record, resolve_runs_dir
 
 #: seconds the children get to stop on their own after Ctrl-C before they are terminated
@@ -76,10 +78,11 @@ class TrainMany(list):
         return self.images / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def _child(config: dict[str, Any], runs: str, data: str | None, device: str | None, save_weights: bool,
-           threads: int | None, results: Any, checkpoints: str | None = None) -> None:
-    """The body of one run's process."""
-    rid = run_id(config)
+def _child(configs: list[dict[str, Any]], runs: str, data: str | None, device: str | None,
+           save_weights: list[bool], threads: int | None, results: Any, checkpoints: str | None = None) -> None:
+    """The body of one process: one run, or a group of runs trained fused
+    (:func:`~.fusion.get_or_train_group`); one report per run."""
+    rids = [run_id(c) for c in configs]
     try:
         import torch
 
@@ -87,31 +90,26 @@ def _child(config: dict[str, Any], runs: str, data: str | None, device: str | No
             torch.set_num_threads(threads)
         from ..data import load_cifar
         from .execute import get_or_train
+        from .fusion import get_or_train_group
 
-        arrays = load_cifar(config["dataset"], data, progress=False)
-        before = _trained_iterations(checkpoint_path(config, runs, checkpoints))
-        rec = get_or_train(config, runs=runs, dataset=arrays, device=device, save_weights=save_weights,
-                           progress=False, checkpoints=checkpoints)
-        done = (rec.summary.get("iterations") or 0) - before
-        results.put(("ok", rid, rec.status, max(0, done) * config["recipe"]["batch_size"], None))
+        arrays = load_cifar(configs[0]["dataset"], data, progress=False)
+        before = [checkpoint_iteration(checkpoint_path(c, runs, checkpoints)) for c in configs]
+        if len(configs) == 1:
+            recs = [get_or_train(configs[0], runs=runs, dataset=arrays, device=device, save_weights=save_weights[0],
+                                 progress=False, checkpoints=checkpoints)]
+        else:
+            recs = get_or_train_group(configs, runs=runs, dataset=arrays, device=device, save_weights=save_weights,
+                                      progress=False, checkpoints=checkpoints)
+        for rid, rec, start, config in zip(rids, recs, before, configs):
+            done = (rec.summary.get("iterations") or 0) - start
+            results.put(("ok", rid, rec.status, max(0, done) * config["recipe"]["batch_size"], None))
     except KeyboardInterrupt:
-        results.put(("interrupted", rid, None, 0, None))
+        for rid in rids:
+            results.put(("interrupted", rid, None, 0, None))
     except BaseException as exc:  # report everything; the parent carries on with the other runs
-        results.put(("error", rid, None, 0, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        for rid in rids:
+            results.put(("error", rid, None, 0, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         raise SystemExit(1)
-
-
-def _trained_iterations(ckpt: Path) -> int:
-    """Iterations a resumed run already had (from its checkpoint), so that the aggregate
-    throughput counts only the work of this call."""
-    if not ckpt.exists():
-        return 0
-    try:
-        import torch
-
-        return int(torch.load(ckpt, map_location="cpu", weights_only=True).get("iteration", 0))
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):  # unreadable: counts as none
-        return 0
 
 
 def _threads_per_job(device: str | None, jobs: int) -> int | None:
@@ -155,12 +153,15 @@ def _split_recorded(configs: list[dict[str, Any]], root: Path) -> tuple[dict[int
 def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path | None = None,
                data: str | Path | None = None, device: str | None = None,
                save_weights: bool | Sequence[bool] | None = None, progress: bool = True,
-               checkpoints: str | Path | None = None) -> TrainMany:
-    """Train ``configs`` with up to ``jobs`` runs at once on ``device`` (see the module
+               checkpoints: str | Path | None = None, fuse: str | bool = "auto",
+               max_fused: int = MAX_MEMBERS) -> TrainMany:
+    """Train ``configs`` with up to ``jobs`` processes at once on ``device`` (see the module
     docstring); return their records in order, with ``wall_s``, ``images`` and
     ``images_per_s`` (aggregate throughput of this call) and ``errors``.
 
-    ``save_weights``: one bool for all, or one per config."""
+    ``save_weights``: one bool for all, or one per config. ``fuse`` ("auto": on CUDA): runs
+    that differ only in seed and initial values train as one fused net, up to ``max_fused``
+    per net, one net per process (:mod:`.fusion`)."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     configs = list(configs)
@@ -177,7 +178,11 @@ def train_many(configs: Sequence[dict[str, Any]], *, jobs: int, runs: str | Path
         # decode (and cache) each dataset once here, so the children only read the cache
         for name in sorted({configs[i]["dataset"] for i in todo}):
             load_cifar(name, data, progress=progress)
-        _Pool(configs, weights, root, data, device, jobs, out, progress, checkpoints).run(todo)
+        if fusion_wanted(fuse, device):
+            groups = [[todo[j] for j in g] for g in fusion_groups([configs[i] for i in todo], max_fused)]
+        else:
+            groups = [[i] for i in todo]
+        _Pool(configs, weights, root, data, device, jobs, out, progress, checkpoints).run(groups)
     for i, config in enumerate(configs):
         if i not in records:
             records[i] = _record_or_error(root / run_id(config), config, out.errors)
@@ -211,7 +216,7 @@ class _Pool:
         self.out, self.progress = out, progress
         self.ctx = mp.get_context("spawn")
         self.results = self.ctx.Queue()
-        self.live: dict[str, tuple[Any, int]] = {}  # run id -> (process, config index)
+        self.live: dict[str, tuple[Any, list[int]]] = {}  # first run id -> (process, config indices)
         self.reported: dict[str, tuple] = {}
         self.done = self.total = 0
         self.threads: int | None = None
@@ -232,41 +237,46 @@ class _Pool:
             except queue.Empty:
                 return
 
-    def start(self, i: int) -> None:
-        config = self.configs[i]
-        rid = run_id(config)
-        p = self.ctx.Process(target=_child, name=f"resnetlab-{rid}",
-                             args=(config, str(self.root), self.data, self.device, self.weights[i], self.threads,
-                                   self.results, self.checkpoints))
+    def start(self, group: list[int]) -> None:
+        configs = [self.configs[i] for i in group]
+        rids = [run_id(c) for c in configs]
+        p = self.ctx.Process(target=_child, name=f"resnetlab-{rids[0]}",
+                             args=(configs, str(self.root), self.data, self.device, [self.weights[i] for i in group],
+                                   self.threads, self.results, self.checkpoints))
         p.start()
-        self.live[rid] = (p, i)
-        self.log(f"[start] {describe(config)} seed {config['seed']} ({rid}), pid {p.pid}")
+        self.live[rids[0]] = (p, group)
+        what = f"{describe(configs[0])} seed {configs[0]['seed']} ({rids[0]})" if len(group) == 1 else \
+            f"{describe(configs[0])} seeds {','.join(str(c['seed']) for c in configs)} fused ({len(group)} runs)"
+        self.log(f"[start] {what}, pid {p.pid}")
 
-    def run(self, todo: list[int]) -> None:
-        self.threads = _threads_per_job(self.device, min(self.jobs, len(todo)))
-        pending, self.total = list(todo), len(todo)
+    def run(self, groups: list[list[int]]) -> None:
+        self.threads = _threads_per_job(self.device, min(self.jobs, len(groups)))
+        pending, self.total = list(groups), sum(len(g) for g in groups)
         try:
             while pending or self.live:
                 while pending and len(self.live) < self.jobs:
                     self.start(pending.pop(0))
                 self.drain(0.5)
-                for rid, (p, i) in list(self.live.items()):
-                    if p.is_alive() and rid not in self.reported:
+                for key, (p, group) in list(self.live.items()):
+                    reported = all(run_id(self.configs[i]) in self.reported for i in group)
+                    if p.is_alive() and not reported:
                         continue
-                    p.join(timeout=30 if rid in self.reported else 0)
+                    p.join(timeout=30 if reported else 0)
                     if not p.is_alive():
-                        self.finish(rid, p, i)
+                        del self.live[key]
+                        self.drain(0.1)  # messages written just before exiting
+                        for i in group:
+                            self.finish(run_id(self.configs[i]), p, i)
         except KeyboardInterrupt:
-            self.log(f"interrupted: stopping {len(self.live)} run(s); their last checkpoints stay, run again to resume")
+            self.log(f"interrupted: stopping {len(self.live)} process(es); their last checkpoints stay, run again "
+                     f"to resume")
             _stop(self.live)
             raise
         finally:
             self.results.close()
 
     def finish(self, rid: str, p: Any, i: int) -> None:
-        """Account for a child that has exited: a record, or a crash the others survive."""
-        del self.live[rid]
-        self.drain(0.1)  # a message written just before exiting
+        """Account for a run whose process has exited: a record, or a crash the others survive."""
         msg = self.reported.get(rid)
         self.done += 1
         where = f"[{self.done}/{self.total}] {rid}"
@@ -287,7 +297,7 @@ class _Pool:
                  + "\n".join("    " + line for line in text.strip().splitlines()[-6:]))
 
 
-def _stop(live: dict[str, tuple[Any, int]]) -> None:
+def _stop(live: dict[str, tuple[Any, list[int]]]) -> None:
     import signal
 
     procs = [p for p, _ in live.values()]

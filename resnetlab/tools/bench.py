@@ -47,6 +47,7 @@ import torch
 from ..data import CifarArrays, DatasetNotFoundError, load_cifar, resolve_data_root
 from ..testing import fabricate_cifar
 from ..train import PAPER, device_name, pick_device
+from .bench_fused import bench_fused, print_fused
 from .bench_memory import PeakMemory, bench_memory, gib, split_list
 from .bench_pipelines import PAPER_ITERATIONS, PickleCIFAR10, bench_resnetlab, bench_standard, standard_datasets
 
@@ -93,6 +94,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-segments", default="0,16",
                    help="--memory: comma-separated activation-checkpointing segments per stage to compare "
                         "(0 = none; default 0,16)")
+    p.add_argument("--fused", type=int, default=0, metavar="K",
+                   help="instead: K runs of each model fused into one net vs the same K runs one after another "
+                        "(images/s of all K; resnetlab.train.fused)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
 
 
@@ -245,6 +249,34 @@ def _run_pipelines(args: argparse.Namespace, device: torch.device, env: dict[str
     return results
 
 
+def _fused_mode(args: argparse.Namespace, device: torch.device, out: dict[str, Any]) -> int:
+    """``--fused K``: fused vs separate training of K runs per model (:mod:`.bench_fused`)."""
+    cuda = device.type == "cuda"
+    warmup = max(1, args.warmup if args.warmup is not None else (20 if cuda else 2))
+    steps = args.steps if args.steps is not None else (100 if cuda else 5)
+    if args.fused < 1:
+        print("error: --fused K needs K >= 1", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory(prefix="resnetlab-bench-") as tmp:
+            arrays, _ = _load(args, Path(tmp))
+            print(f"fused mode: {args.fused} runs per model, batch {args.batch_size}, {warmup} warm-up + {steps} "
+                  f"timed steps of each side; data: {arrays.source}", flush=True)
+            results = []
+            for name in split_list(args.models):
+                print(f"  ... {name} x{args.fused}", flush=True)
+                results.append(bench_fused(name, args.fused, arrays, args, device, warmup, steps))
+    except DatasetNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out["fused"] = results
+    if hasattr(os, "getloadavg"):
+        out["environment"]["load_average_end"] = list(os.getloadavg())
+    print()
+    print_fused(results)
+    return _finish(out, args)
+
+
 def main(args: argparse.Namespace) -> int:
     """``python -m resnetlab bench`` with the options of :func:`add_arguments`; the exit status."""
     device = pick_device(args.device)
@@ -256,6 +288,8 @@ def main(args: argparse.Namespace) -> int:
               f"({'CUDA allocator' if device.type == 'cuda' else 'CPU peak RSS growth: not GPU memory'})")
         out["memory"] = bench_memory(args, device)
         return _finish(out, args)
+    if args.fused:
+        return _fused_mode(args, device, out)
     pipelines = split_list(args.pipelines)
     unknown = set(pipelines) - {"resnetlab", "standard"}
     try:

@@ -6,6 +6,8 @@
 2. 2 and 4 short runs at once through :func:`resnetlab.runs.parallel.train_many`: their
    summed steady speed says whether several runs at once pay on this device, and the wall
    time beyond the runs' own says what starting a run's process costs.
+3. ResNet-20 x5 fused into one net (:mod:`resnetlab.train.fused`): the window fuses runs that
+   differ only in seed when that beats several processes by 10%.
 
 :class:`SpeedModel` projects a run's wall time from that: per step
 ``a + b*layers + k*batch*GMACs`` (fit to the eager steps), slowed down for ``jobs`` runs at
@@ -34,6 +36,8 @@ from ..models import build_model
 from ..runs import make_config
 from ..runs.parallel import train_many
 from ..train import PAPER, build_trainer, learning_rate, train_step
+from ..train.checkpoint import rng_state
+from ..train.fused import build_fused_trainer, fused_batches, fused_step
 
 #: (model, options) timed in eager mode; the last is the wide one.
 MEASURED: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -46,6 +50,8 @@ FP32_FACTOR = 2.0
 SAFETY = 1.25
 #: Start-up of a run's process when it was not measured (spawn, imports, CUDA, data cache).
 DEFAULT_STARTUP_S = 20.0
+#: runs fused when fused training is measured: IM reports the median of 5 runs
+FUSED_MEMBERS = 5
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,11 @@ class SpeedModel:
     jobs: int = 1
     slowdown: dict[int, float] = field(default_factory=lambda: {1: 1.0})
     startup_s: float = DEFAULT_STARTUP_S  # a run in its own process (jobs > 1)
+    #: fused training (resnetlab.train.fused): whether it pays here, and its measured gain
+    #: (images/s of ``fused_members`` runs fused over one run's)
+    fuse: bool = False
+    fused_members: int = 1
+    fused_gain: float = 1.0
     setup_s: float = 2.0  # a run in the window's process (jobs == 1): model, optimizer, data on the device
     ratios: list[float] = field(default_factory=list)
 
@@ -130,6 +141,17 @@ class SpeedModel:
         """What starting a run costs: its own process when several run at once, else its setup."""
         return self.startup_s if self.jobs > 1 else self.setup_s
 
+    def group_estimate(self, estimates: list[float]) -> float:
+        """Seconds for runs of one architecture trained fused, before the safety factor and
+        the correction: the longest run's, times the number of runs, over the gain measured
+        for ``fused_members`` (interpolated linearly from 1 for a smaller group)."""
+        n = len(estimates)
+        if n == 1:
+            return estimates[0]
+        span = max(1, self.fused_members - 1)
+        gain = 1.0 + (self.fused_gain - 1.0) * min(n - 1, span) / span
+        return max(estimates) * n / max(1.0, gain)
+
     def project(self, config: dict[str, Any], start: int = 0) -> float:
         return self.estimate(config, start) * SAFETY * self.correction
 
@@ -139,7 +161,9 @@ class SpeedModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {"step_s": "a + b*layers + k*batch*GMACs", "a": self.a, "b": self.b, "k": self.k, "jobs": self.jobs,
-                "slowdown": self.slowdown, "startup_s": self.startup_s, "setup_s": self.setup_s, "safety": SAFETY, "fp32_factor": FP32_FACTOR}
+                "slowdown": self.slowdown, "startup_s": self.startup_s, "setup_s": self.setup_s, "safety": SAFETY,
+                "fp32_factor": FP32_FACTOR, "fuse": self.fuse, "fused_members": self.fused_members,
+                "fused_gain": self.fused_gain}
 
 
 def _sync(device: torch.device) -> None:
@@ -174,6 +198,31 @@ def time_steps(model: str, options: dict[str, Any], arrays: CifarArrays, device:
            "mean_loss": acc.item() / (warmup + steps),
            "peak_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None}
     del t
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def time_fused(model: str, k: int, arrays: CifarArrays, device: torch.device, batch: int, warmup: int,
+               steps: int) -> dict[str, Any]:
+    """Seconds per training step of ``k`` runs of ``model`` fused into one net."""
+    recipe = replace(PAPER, batch_size=batch)
+    members = [build_trainer(model, arrays, recipe, seed=s, device=device) for s in range(k)]
+    ft = build_fused_trainer(members, [rng_state(device)] * k, recipe)
+    lrs = [learning_rate(recipe, 0, warmup_end=0)] * k
+    for it in range(warmup):
+        fused_step(ft, *fused_batches(ft, it), lrs)
+    _sync(device)
+    t0 = time.perf_counter()
+    for it in range(warmup, warmup + steps):
+        fused_step(ft, *fused_batches(ft, it), lrs)
+    _sync(device)
+    step_s = (time.perf_counter() - t0) / steps
+    row = {"model": model, "members": k, "mode": "fused", "batch_size": batch, "warmup_steps": warmup,
+           "timed_steps": steps, "step_ms": step_s * 1e3, "images_per_s": k * batch / step_s,
+           "precision": members[0].precision}
+    del ft, members
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -217,6 +266,28 @@ def _parallel(j: int, arrays: CifarArrays, data: str | Path | None, device: torc
             "images_per_s_wall": out.images_per_s, "wall_s": out.wall_s, "startup_s": max(0.0, out.wall_s - loop_s)}
 
 
+def _measure_fusion(speed: SpeedModel, solo: dict[str, Any], arrays: CifarArrays, device: torch.device,
+                    deadline: float, timing: tuple[int, int], bench: dict[str, Any], log: Callable[[str], None]) -> None:
+    """Time ResNet-20 x FUSED_MEMBERS fused; fuse (and train one net at a time) when that beats
+    the best number of runs at once by 10%."""
+    if deadline - time.monotonic() < DEFAULT_STARTUP_S / 2:
+        log("measure: too little time left to time fused training")
+        return
+    try:
+        row = time_fused("resnet20", FUSED_MEMBERS, arrays, device, solo["batch_size"], *timing)
+    except Exception as exc:  # noqa: BLE001 - fusion then simply is not used
+        log(f"measure: fused training failed: {type(exc).__name__}: {exc}")
+        return
+    bench["fused"] = row
+    speed.fused_members, speed.fused_gain = FUSED_MEMBERS, row["images_per_s"] / solo["images_per_s"]
+    processes = speed.jobs / speed.slowdown.get(speed.jobs, float(speed.jobs))
+    speed.fuse = speed.fused_gain >= 1.1 * processes
+    if speed.fuse:
+        speed.jobs = 1
+    log(f"measure: resnet20 x{FUSED_MEMBERS} fused: {row['images_per_s']:.0f} images/s, {speed.fused_gain:.2f}x one "
+        f"run ({processes:.2f}x with processes): {'fusing' if speed.fuse else 'not fusing'}")
+
+
 def measure(arrays: CifarArrays, device: torch.device, *, data: str | Path | None, deadline: float,
             measure_jobs: tuple[int, ...], force_jobs: int | None, log: Callable[[str], None]
             ) -> tuple[SpeedModel | None, dict[str, Any]]:
@@ -225,7 +296,7 @@ def measure(arrays: CifarArrays, device: torch.device, *, data: str | Path | Non
     cuda = device.type == "cuda"
     batch, warmup, steps = (128, 10, 30) if cuda else (8, 1, 2)
     bench: dict[str, Any] = {"results": [], "parallel": [], "not_measured": {
-        "cuda_graph": "no whole-step CUDA graph path yet", "fused": "no fused training path yet"}}
+        "cuda_graph": "no whole-step CUDA graph path yet"}}
     for model, options in MEASURED:
         if time.monotonic() > deadline:
             log(f"measure: out of time, {model} not timed")
@@ -269,8 +340,9 @@ def measure(arrays: CifarArrays, device: torch.device, *, data: str | Path | Non
             if j / speed.slowdown[j] >= 1.1 * best / speed.slowdown[best]:
                 best = j
         speed.jobs = best
+        _measure_fusion(speed, solo, arrays, device, deadline, (warmup, steps), bench, log)
     if force_jobs:
-        speed.jobs = force_jobs
+        speed.jobs, speed.fuse = force_jobs, False
     bench["fit"] = speed.to_dict()
     log(f"measure: step = {speed.a * 1e3:.2f} ms + {speed.b * 1e3:.4f} ms/layer + {speed.k * 1e3:.4f} ms/(image*GMAC); "
         f"{speed.jobs} run(s) at once; {speed.start_s:.1f} s to start a run")

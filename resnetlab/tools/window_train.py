@@ -11,7 +11,9 @@ the runs still going are interrupted; each keeps its last periodic checkpoint.
   does); a crash stops only that run.
 * One at a time: in the window's own process, which saves each run the start of a process
   (seconds of imports and CUDA set-up); an exception ends only that run, and the deadline is
-  an interval timer (``SIGALRM``).
+  an interval timer (``SIGALRM``). When the measurement says fusion pays (``speed.fuse``),
+  "one" is one fused net of the next runs that differ only in seed or gate bias
+  (:mod:`resnetlab.runs.fusion`), each recorded as alone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..runs import checkpoint_path, get_or_train, load_cifar, load_record, run_id
+from ..runs.fusion import fusion_key, get_or_train_group
 from ..runs.records import RecordError
 from .window_measure import SpeedModel
 
@@ -164,24 +167,56 @@ class Trainer:
             if picked is None:
                 break
             job, est, projected = picked
-            q.take(job)
-            started += 1
-            self._started(job, projected, now)
+            group, est, projected = self._group(q, job, est, projected, now)
+            for j in group:
+                q.take(j)
+            started += len(group)
+            for j in group:
+                self._started(j, projected, now)
             t0 = time.monotonic()
             try:
                 with _until(self.deadline):
-                    get_or_train(job.config, runs=self.runs, dataset=self._arrays(job.config), device=self.device,
-                                 save_weights=job.weights, progress=False, checkpoints=self.checkpoints)
+                    if len(group) == 1:
+                        get_or_train(job.config, runs=self.runs, dataset=self._arrays(job.config), device=self.device,
+                                     save_weights=job.weights, progress=False, checkpoints=self.checkpoints)
+                    else:
+                        get_or_train_group([j.config for j in group], runs=self.runs,
+                                           dataset=self._arrays(job.config), device=self.device,
+                                           save_weights=[j.weights for j in group], progress=False,
+                                           checkpoints=self.checkpoints)
             except _Stop as stop:
-                self._stopped(job, time.monotonic() - t0, projected)
+                for j in group:
+                    self._stopped(j, time.monotonic() - t0, projected)
                 self.log(f"train: stopped by {stop}")
                 break
             except Exception as exc:  # noqa: BLE001 - one run's failure is reported; the window goes on
                 msg = ("error", job.rid, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")
-                self._finish(job, msg, None, time.monotonic() - t0, est, projected)
+                for j in group:
+                    self._finish(j, (*msg[:1], j.rid, msg[2]), None, time.monotonic() - t0, est, projected)
                 continue
-            self._finish(job, None, 0, time.monotonic() - t0, est, projected)
+            for i, j in enumerate(group):
+                self._finish(j, None, 0, time.monotonic() - t0, est, projected, observe=i == 0)
         return self.outcomes
+
+    def _group(self, q: Queue, job: Job, est: float, projected: float, now: float) -> tuple[list[Job], float, float]:
+        """``job`` and, when fusion pays here (``speed.fuse``), the next queued runs it fuses with
+        (same fusion key and resume point, up to ``speed.fused_members``) that still fit by the
+        deadline: the group, its estimate and its projection."""
+        if not self.speed.fuse:
+            return [job], est, projected
+        key, group, ests = fusion_key(job.config), [job], [est]
+        for looked, other in enumerate(q.scan()):
+            if looked >= 4 * self.speed.fused_members or len(group) >= self.speed.fused_members:
+                break
+            if other is job or fusion_key(other.config) != key or other.start != job.start:
+                continue
+            trial = self.speed.group_estimate(ests + [self.speed.estimate(other.config, other.start)])
+            if now + trial * self._factor() > self.deadline:
+                break
+            group.append(other)
+            ests.append(self.speed.estimate(other.config, other.start))
+        total = self.speed.group_estimate(ests)
+        return group, total, total * self._factor()
 
     def _arrays(self, config: dict[str, Any]) -> Any:
         key = config["dataset"]
@@ -250,13 +285,14 @@ class Trainer:
             reports[msg[1]] = msg
 
     def _finish(self, job: Job, msg: tuple | None, exitcode: int | None, actual: float, est: float,
-                projected: float) -> None:
+                projected: float, observe: bool = True) -> None:
         try:
             rec = load_record(self.runs / job.rid)
         except RecordError:
             rec = None
         if rec is not None:
-            self.speed.observe(est, actual)
+            if observe:  # a fused group's time is observed once, not once per member
+                self.speed.observe(est, actual)
             err = rec.summary.get("final_test_error")
             out = Outcome(job, rec.status, projected, actual, rec.summary.get("failure_reason"), rec)
             self.log(f"train: {rec.status:8} {job.rid}: {actual:.0f} s (projected {projected:.0f}), test error "

@@ -8,10 +8,13 @@ up for 400 iterations. The reported result is the final iterate's test error.
 * :mod:`.recipe`: the recipe as data, and the learning rate and warm-up as pure functions;
 * :mod:`.checkpoint`: the resumable checkpoint, one dict of :data:`CHECKPOINT_KEYS`;
 * :mod:`.trainer`: model, optimizer and data on the device, and one training step;
-* :mod:`.loop`: :func:`train`, evaluation, divergence, resume.
+* :mod:`.loop`: :func:`train`, evaluation, divergence, resume;
+* :mod:`.fused` and :mod:`.fused_loop`: :func:`train_fused`, K runs of one architecture as
+  one fused net (HFTA), each member exactly as alone.
 """
 
 from .checkpoint import CHECKPOINT_KEYS, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
+from .fused_loop import Member, ResumeMismatch, train_fused
 from .loop import HISTORY_COLUMNS, DivergedError, Progress, TrainResult, train
 from .recipe import (PAPER, PROFILE_SEEDS, PROFILES, WEIGHT_DECAY_POLICIES, Recipe, get_recipe, initial_warmup_end,
                      learning_rate, stuck_at_chance, wants_warmup, warmup_over)
@@ -20,6 +23,7 @@ from .trainer import (Trainer, build_optimizer, build_trainer, channels_last_for
 
 __all__ = [
     "CHECKPOINT_KEYS", "CHECKPOINT_VERSION", "load_checkpoint", "save_checkpoint",
+    "Member", "ResumeMismatch", "train_fused",
     "HISTORY_COLUMNS", "DivergedError", "Progress", "TrainResult", "train",
     "PAPER", "PROFILE_SEEDS", "PROFILES", "WEIGHT_DECAY_POLICIES", "Recipe", "get_recipe", "initial_warmup_end",
     "learning_rate", "stuck_at_chance", "wants_warmup", "warmup_over",

@@ -56,13 +56,13 @@ class Progress:
 class _Window:
     """Training loss and errors summed on the device between two evaluations (no host sync)."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.loss = torch.zeros((), device=device)
+    def __init__(self, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        self.loss = torch.zeros((), device=device, dtype=dtype)
         self.wrong = torch.zeros((), device=device, dtype=torch.long)
         self.seen = self.batches = 0
 
     def add(self, loss: torch.Tensor, wrong: torch.Tensor, n: int) -> None:
-        self.loss += loss.float()
+        self.loss += loss.to(self.loss.dtype)
         self.wrong += wrong
         self.seen += n
         self.batches += 1
@@ -74,6 +74,11 @@ class _Window:
         self.wrong.zero_()
         self.seen = self.batches = 0
         return loss, error
+
+
+def loss_dtype(precision: str) -> torch.dtype:
+    """The dtype losses are summed in: float64 for "fp64" runs (exactness checks), else float32."""
+    return torch.float64 if precision == "fp64" else torch.float32
 
 
 def _fresh(recipe: Recipe, model_name: str, device: torch.device) -> Progress:
@@ -178,7 +183,7 @@ class _Loop:
         ckpt = load_checkpoint(ckpt_path, check=accept) if ckpt_path is not None else None
         if ckpt is not None:
             self.run = _progress(ckpt, t.device)
-        self.window = _Window(t.device)
+        self.window = _Window(t.device, loss_dtype(t.precision))
         self.chance = 100.0 * (1 - 1 / len(data.classes))
         self.at_chance = 0  # consecutive evaluations with the training error at chance
         self.t0 = 0.0
@@ -252,15 +257,25 @@ class _Loop:
             self.t0 = time.perf_counter()
 
     def check_divergence(self, row: dict[str, Any]) -> None:
-        """Raise :class:`DivergedError` on a non-finite loss, or on a training error at chance
-        long after the warm-up (:func:`~.recipe.stuck_at_chance`)."""
-        it, train_error = row["iteration"], row["train_error"]
-        if not math.isfinite(row["train_loss"]) or not math.isfinite(row["test_loss"]):
-            raise DivergedError(f"non-finite loss by iteration {it}")
-        self.at_chance = self.at_chance + 1 if train_error >= self.chance - 1.0 else 0
-        if stuck_at_chance(self.recipe, it, self.run.warmup_end, self.at_chance):
-            raise DivergedError(f"training error {train_error:.1f}% is at chance ({self.chance:.0f}%) "
-                                f"at iteration {it}, long after warm-up")
+        """Raise :class:`DivergedError` when :func:`divergence` says the run has failed."""
+        self.at_chance, reason = divergence(self.recipe, row, self.run.warmup_end, self.at_chance, self.chance)
+        if reason:
+            raise DivergedError(reason)
+
+
+def divergence(recipe: Recipe, row: dict[str, Any], warmup_end: int | None, at_chance: int,
+               chance: float) -> tuple[int, str | None]:
+    """At an evaluation point (history ``row``): the evaluations in a row with the training
+    error at ``chance`` so far, and why the run has failed, or ``None``: a non-finite loss, or a
+    training error at chance long after warm-up (:func:`~.recipe.stuck_at_chance`)."""
+    it, train_error = row["iteration"], row["train_error"]
+    if not math.isfinite(row["train_loss"]) or not math.isfinite(row["test_loss"]):
+        return at_chance, f"non-finite loss by iteration {it}"
+    at_chance = at_chance + 1 if train_error >= chance - 1.0 else 0
+    if stuck_at_chance(recipe, it, warmup_end, at_chance):
+        return at_chance, (f"training error {train_error:.1f}% is at chance ({chance:.0f}%) "
+                           f"at iteration {it}, long after warm-up")
+    return at_chance, None
 
 
 def _summary(status: str, reason: str | None, run: Progress, t: Trainer, recipe: Recipe,

@@ -29,6 +29,9 @@ WEIGHT_DECAY_POLICIES: dict[str, str] = {
 }
 
 
+PRECISIONS = ("auto", "bf16", "fp16", "fp32", "fp64")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that decides how a run trains. Defaults are the paper's (R-Sec. 4.2)."""
@@ -64,7 +67,8 @@ class Recipe:
     validation: bool = False  # train on 45k, test on the held-out 5k (R-Sec. 4.2)
     train_subset: int | None = None
     test_subset: int | None = None
-    #: "auto": bf16 on GPUs that have it, else fp16 with loss scaling; fp32 on CPU.
+    #: "auto": bf16 on GPUs that have it, else fp16 with loss scaling; fp32 on CPU. "fp64"
+    #: (weights and activations in float64) is for exactness checks such as fused vs lone.
     precision: str = "auto"
     channels_last: str = "auto"  # "auto": on CUDA and CPU (see channels_last_for)
     compile: bool = False
@@ -85,8 +89,8 @@ class Recipe:
                              f"{', '.join(WEIGHT_DECAY_POLICIES)}")
         if self.warmup_window < 1 or self.warmup_max_iterations < 0 or self.diverge_patience < 1:
             raise ValueError("warmup_window and diverge_patience must be >= 1, warmup_max_iterations >= 0")
-        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
-            raise ValueError(f"unknown precision {self.precision!r}; valid choices: auto, bf16, fp16, fp32")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
         if self.iterations < 1 or self.batch_size < 1 or self.eval_every < 1:
             raise ValueError("iterations, batch_size and eval_every must be positive")
         if self.checkpoint_every % self.eval_every:

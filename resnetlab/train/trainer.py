@@ -119,8 +119,10 @@ class Trainer:
 
 
 def _model(model_name: str, recipe: Recipe, options: dict[str, Any], device: torch.device,
-           channels_last: bool) -> nn.Module:
+           channels_last: bool, precision: str = "fp32") -> nn.Module:
     model = build_model(model_name, **options).to(device)
+    if precision == "fp64":
+        model = model.double()
     if recipe.activation_checkpointing:
         if not hasattr(model, "set_activation_checkpointing"):
             raise ValueError(f"{model_name} does not support activation checkpointing (ResNets do)")
@@ -146,7 +148,7 @@ def build_trainer(model_name: str, data: CifarArrays, recipe: Recipe, *, model_o
     options = dict(model_options or {})
     options.setdefault("num_classes", len(data.classes))
     torch.manual_seed(seed)
-    model = _model(model_name, recipe, options, device, use_cl)
+    model = _model(model_name, recipe, options, device, use_cl, precision)
     optimizer = build_optimizer(model, recipe, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     normalizer = Normalizer(recipe.normalization, data.train_images).to(device)
@@ -165,13 +167,20 @@ def _autocast(device: torch.device, precision: str) -> AbstractContextManager:
     return torch.autocast(device.type, enabled=False)
 
 
+def as_input(x: torch.Tensor, precision: str, channels_last: bool) -> torch.Tensor:
+    """A batch as the net takes it: float64 for "fp64" (else the float32 of the data
+    pipeline, which autocast lowers), channels_last when the net is."""
+    if precision == "fp64":
+        x = x.double()
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 def train_step(t: Trainer, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step at learning rate ``lr`` on the batch ``(x, y)``; returns the (detached)
     loss and logits. Never waits for the device."""
     for group in t.optimizer.param_groups:
         group["lr"] = lr
-    if t.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = as_input(x, t.precision, t.channels_last)
     with _autocast(t.device, t.precision):
         out = t.step_model(x)
         loss = F.cross_entropy(out, y)
@@ -190,15 +199,14 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norma
     the single view of each 32x32 test image (R-Sec. 4.2)."""
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), device=device)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64 if precision == "fp64" else torch.float32)
     wrong = torch.zeros((), device=device, dtype=torch.long)
     n = 0
     for x, y in eval_batches(images, labels, normalizer, batch_size=batch_size, device=device):
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = as_input(x, precision, channels_last)
         with _autocast(device, precision):
             out = model(x)
-        loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
+        loss_sum += F.cross_entropy(out.double() if precision == "fp64" else out.float(), y, reduction="sum")
         wrong += (out.argmax(1) != y).sum()
         n += len(y)
     model.train(was_training)
