@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from ..models.fused import FusionError
 from ..train.fused_loop import Member, ResumeMismatch, train_fused
 from .config import describe, run_id
@@ -123,6 +125,11 @@ def get_or_train_group(configs: Sequence[dict[str, Any]], *, runs: str | Path | 
                 continue
             except (FusionError, ResumeMismatch) as exc:
                 warnings.warn(f"training {len(group)} runs separately: {exc}", RuntimeWarning, stacklevel=2)
+            except torch.OutOfMemoryError as exc:  # K nets at once do not fit: alone, each resumes its checkpoint
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                warnings.warn(f"{len(group)} runs fused do not fit in memory ({str(exc).splitlines()[0]}); training "
+                              f"them separately (lower --max-fused to fuse fewer)", RuntimeWarning, stacklevel=2)
         for i in group:
             if i not in records:
                 records[i] = get_or_train(configs[i], save_weights=weights[i], **lone)

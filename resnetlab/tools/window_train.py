@@ -167,7 +167,8 @@ class Trainer:
             if picked is None:
                 break
             job, est, projected = picked
-            group, est, projected = self._group(q, job, est, projected, now)
+            room = None if self.max_runs is None else self.max_runs - started
+            group, est, projected = self._group(q, job, est, projected, now, room)
             for j in group:
                 q.take(j)
             started += len(group)
@@ -198,15 +199,17 @@ class Trainer:
                 self._finish(j, None, 0, time.monotonic() - t0, est, projected, observe=i == 0)
         return self.outcomes
 
-    def _group(self, q: Queue, job: Job, est: float, projected: float, now: float) -> tuple[list[Job], float, float]:
+    def _group(self, q: Queue, job: Job, est: float, projected: float, now: float,
+               room: int | None = None) -> tuple[list[Job], float, float]:
         """``job`` and, when fusion pays here (``speed.fuse``), the next queued runs it fuses with
         (same fusion key and resume point, up to ``speed.fused_members``) that still fit by the
         deadline: the group, its estimate and its projection."""
         if not self.speed.fuse:
             return [job], est, projected
         key, group, ests = fusion_key(job.config), [job], [est]
+        most = min(self.speed.fused_members, room if room is not None else self.speed.fused_members)
         for looked, other in enumerate(q.scan()):
-            if looked >= 4 * self.speed.fused_members or len(group) >= self.speed.fused_members:
+            if looked >= 4 * self.speed.fused_members or len(group) >= most:
                 break
             if other is job or fusion_key(other.config) != key or other.start != job.start:
                 continue

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..models.fused import FusedNet, FusionError, fuse, member_view
+from ..models.fused import FusedNet, FusionError, MemberwiseRandom, fuse, member_view
 from .checkpoint import rng_state
 from .recipe import Recipe
 from .trainer import Trainer, _autocast, as_input, decay_groups, eval_batches
@@ -46,6 +46,8 @@ class FusedTrainer:
     _lr: tuple[tuple[float, ...], list[torch.Tensor]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        # kept apart from the members: they outlive the last member's removal
+        self._device, self._precision = self.members[0].device, self.members[0].precision
         self.fuse()
 
     @property
@@ -54,12 +56,21 @@ class FusedTrainer:
 
     @property
     def device(self) -> torch.device:
-        return self.members[0].device
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        return self._precision
 
     def fuse(self) -> None:
         """(Re)build the fused net, momentum and loss scales from the member trainers."""
         lead = self.members[0]
         self.net = fuse([t.model for t in self.members], self.rng).to(lead.device)
+        if getattr(lead.model, "checkpoint_segments", 0) and any(isinstance(m, MemberwiseRandom)
+                                                                 for m in self.net.modules()):
+            # the recomputation would restore only the global generator, not each member's stream
+            raise FusionError("fused dropout with activation checkpointing would draw other masks in the "
+                              "recomputation: train these runs separately")
         if lead.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.step_net = torch.compile(self.net) if self.recipe.compile else self.net
@@ -241,7 +252,8 @@ def evaluate_fused(ft: FusedTrainer, images: torch.Tensor, labels: torch.Tensor,
         wrong += (out.argmax(2) != yk).sum(0)
         n += len(y)
     net.train(was_training)
-    return (loss_sum / n).tolist(), (100.0 * wrong / n).tolist()
+    # divided on the host, in double, as the lone evaluation does: the same numbers in the record
+    return [v / n for v in loss_sum.tolist()], [100.0 * w / n for w in wrong.tolist()]
 
 
 def fused_batches(ft: FusedTrainer, iteration: int) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -5,7 +5,8 @@ Every member keeps what its lone run keeps: its batches (its seed's order and au
 its learning rate and warm-up (R-Sec. 4.2, IM appendix), its training window and evaluations,
 its divergence check, its checkpoint (the lone format of :mod:`.checkpoint`, at the lone
 run's path, so a fused run resumes alone and a lone run resumes fused) and its result
-(:class:`~.loop.TrainResult`; the summary adds ``"fused": K``). A member that diverges is
+(:class:`~.loop.TrainResult`; the summary adds ``"fused": K``; its wall time is the fused
+net's, so its images/s is the net's over K). A member that diverges is
 taken out of the fused net with the state it had, and recorded failed; the others go on,
 each exactly as it would alone.
 """
@@ -96,7 +97,7 @@ class _FusedLoop:
 
     def _reset_window(self) -> None:
         k = len(self.active)
-        self.win_loss = torch.zeros(k, device=self.ft.device, dtype=loss_dtype(self.ft.members[0].precision))
+        self.win_loss = torch.zeros(k, device=self.ft.device, dtype=loss_dtype(self.ft.precision))
         self.win_wrong = torch.zeros(k, device=self.ft.device, dtype=torch.long)
         self.seen = self.batches = 0
 
@@ -153,8 +154,9 @@ class _FusedLoop:
     def evaluate_and_log(self, lrs: list[float], bar: tqdm) -> None:
         """An evaluation point: every member's history row, divergence check and checkpoint."""
         it, ft = self.iteration, self.ft
-        train_loss = (self.win_loss / max(1, self.batches)).tolist()
-        train_error = (100.0 * self.win_wrong.float() / max(1, self.seen)).tolist()
+        # divided on the host, in double, as the lone loop's window does
+        train_loss = [v / max(1, self.batches) for v in self.win_loss.tolist()]
+        train_error = [100.0 * w / max(1, self.seen) for w in self.win_wrong.tolist()]
         self._reset_window()
         if any(math.isfinite(v) for v in train_loss):
             test_loss, test_error = evaluate_fused(ft, self.test_images, self.test_labels)
@@ -183,7 +185,7 @@ class _FusedLoop:
         for i in reversed(failed):  # frozen as they are: out of the fused net, recorded failed
             ft.remove(i)
             del self.active[i]
-        if failed:
+        if failed and self.active:
             self._reset_window()
         if self.active and it % self.recipe.checkpoint_every == 0 and it < self.recipe.iterations:
             self.save()
