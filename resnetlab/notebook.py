@@ -56,6 +56,16 @@ class Context:
     def collect(self, experiment: str):
         return collect(experiment, self.profile, self.runs)
 
+    def timings(self, notebook: str):
+        """How long ``notebook`` (its file stem) takes in each profile, measured: its execution
+        times and its runs' own wall times (:func:`resnetlab.experiments.timings.notebook_timings`),
+        from the course's recorded runs and this context's."""
+        from .experiments.timings import notebook_timings
+
+        course = project_root() / "data" / "runs"
+        roots = [course] + ([self.runs] if self.runs.resolve() != course.resolve() else [])
+        return notebook_timings(notebook, runs=roots)
+
 
 def _show(drawn: Drawn) -> None:
     try:
