@@ -60,6 +60,7 @@ def main() -> int:
     p.add_argument("--profiles", default="recorded,smoke")
     p.add_argument("--only", nargs="*", default=None, help="notebook stems (default: all)")
     p.add_argument("--data", default=str(ROOT / "data"))
+    p.add_argument("--data-label", default=None, help="what --data is, for the JSON (default: its path)")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "notebook-times.json"))
     args = p.parse_args()
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -80,14 +81,22 @@ def main() -> int:
             entry = notebooks.setdefault(path.stem, {})
             entry["experiments"] = notebook_experiments(path)
             for profile in args.profiles.split(","):
-                seconds = run_notebook(path, profile, Path(args.data), Path(tmp))
+                try:
+                    seconds = run_notebook(path, profile, Path(args.data), Path(tmp))
+                except Exception as exc:  # noqa: BLE001 - said in the JSON; the other notebooks go on
+                    entry[f"{profile}_error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+                    print(f"{path.stem:32} {profile:9} failed: {entry[f'{profile}_error']}", flush=True)
+                    continue
+                entry.pop(f"{profile}_error", None)
                 entry[f"{profile}_s"] = round(seconds, 1)
+                entry[f"{profile}_data"] = args.data_label or str(args.data)
+                entry[f"{profile}_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 print(f"{path.stem:32} {profile:9} {seconds:7.1f} s", flush=True)
-    blob.update(machine=machine(), torch=torch.__version__, python=platform.python_version(),
-                date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                load_average_start=list(load) if load else None,
-                command="python benchmarks/notebook_times.py --profiles " + args.profiles)
-    out_path.write_text(json.dumps(blob, indent=2, sort_keys=True) + "\n")
+                blob.update(machine=machine(), torch=torch.__version__, python=platform.python_version(),
+                            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            load_average_start=list(load) if load else None,
+                            command="python benchmarks/notebook_times.py --profiles " + args.profiles)
+                out_path.write_text(json.dumps(blob, indent=2, sort_keys=True) + "\n")  # after each: nothing lost
     print(f"wrote {out_path}")
     return 0
 

@@ -161,3 +161,13 @@ def test_read_only_runs_folder_keeps_the_computed_responses(tmp_path, cifar_pick
         blob = responses.record_responses(rec, cifar_pickles)
     assert blob["stds"] and not (rec.path / responses.RESPONSES_FILE).exists()
     assert not list(rec.path.glob(".*.tmp-*"))
+
+
+def test_an_experiment_over_two_datasets_says_which_copy_is_missing(tmp_path):
+    from resnetlab.experiments.engine import training_source
+    from resnetlab.experiments.registry import get_experiment
+    from resnetlab.testing import fabricate_cifar
+
+    root = fabricate_cifar(tmp_path, "cifar10", "folder", n_train=20, n_test=10)
+    with pytest.raises(ValueError, match=r"cifar10: image-folder; cifar100: none \(it would be downloaded"):
+        training_source(get_experiment("im-table3"), root)

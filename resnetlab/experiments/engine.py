@@ -1,8 +1,9 @@
 """Collect, train and draw experiments: what the notebooks, ``figures`` and ``reproduce`` call.
 
-Profiles: ``smoke`` (seconds on a CPU, tests), ``quick`` (a tenth of the schedule),
-``paper`` (the full schedule, 5 seeds), and ``recorded`` (read only: the most complete set
-of recorded runs, paper before quick; smoke runs are never drawn as results).
+Profiles: ``smoke`` (a pipeline check: 8 s to 8 min per notebook on a 2-core CPU, measured by
+benchmarks/notebook_times.py), ``quick`` (a tenth of the schedule), ``paper`` (the full
+schedule, 5 seeds), and ``recorded`` (read only: the most complete set of recorded runs, paper
+before quick; smoke runs are never drawn as results).
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ def training_source(exp: Experiment, data: str | Path | None, dataset: Any = Non
     if dataset is not None:
         return dataset.kind
     names = sorted({arm.dataset for arm in exp.arms}) or ["cifar10"]
-    kinds = {detect_source(n, data) or "torchvision" for n in names}
+    found = {n: detect_source(n, data) for n in names}
+    kinds = {k or "torchvision" for k in found.values()}
     if len(kinds) > 1:
-        raise ValueError(f"{exp.name} needs {', '.join(names)} from one kind of copy, but the data root holds "
-                         f"{', '.join(sorted(kinds))}; point --data at copies of one kind")
+        held = "; ".join(f"{n}: {k}" if k else f"{n}: none (it would be downloaded as the official torchvision files)"
+                         for n, k in found.items())
+        raise ValueError(f"{exp.name} needs {', '.join(names)} from one kind of copy, but the data root has {held}. "
+                         f"Point --data at copies of one kind (e.g. a folder with both official datasets)")
     return kinds.pop()
 
 

@@ -93,7 +93,8 @@ def notebook_timings(notebook: str, *, runs: Sequence[str | Path] = (), measured
         rows.append({"profile": profile, "runs": "-",
                      "time": duration(seconds) if seconds is not None else "not measured yet",
                      "measured on": machine if seconds is not None else "-",
-                     "how": f"the notebook executed top to bottom ({when[:10]}, benchmarks/notebook_times.py)"
+                     "how": f"the notebook executed top to bottom on {entry.get(f'{profile}_data', 'data/')} "
+                            f"({(entry.get(f'{profile}_date') or when)[:10]}, benchmarks/notebook_times.py)"
                             if seconds is not None else "run benchmarks/notebook_times.py"})
     roots = list(runs) or [project_root() / "data" / "runs"]
     for profile in ("quick", "paper"):
