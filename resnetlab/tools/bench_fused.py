@@ -35,14 +35,14 @@ def bench_fused(model_name: str, k: int, arrays: CifarArrays, args: argparse.Nam
     with meter:
         lone = [build_trainer(model_name, arrays, recipe, seed=s, device=device) for s in range(k)]
 
-        def separate(it: int) -> None:
+        def separate(it: int, lone: list = lone) -> None:
             for t in lone:
                 train_step(t, *t.stream.batch(it), lr)
 
         _, timed, _, _ = _time_steps(separate, device, warmup, steps)
     out.update(precision=lone[0].precision, separate_images_per_s=k * steps * args.batch_size / timed,
                separate_peak_memory_bytes=meter.peak_bytes)
-    del lone, separate
+    del lone
     meter = PeakMemory(device)
     with meter:
         members = [build_trainer(model_name, arrays, recipe, seed=s, device=device) for s in range(k)]

@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from ..models.fused import FusedNet, FusionError, MemberwiseRandom, fuse, member_view
-from .checkpoint import rng_state
 from .recipe import Recipe
 from .trainer import Trainer, _autocast, as_input, decay_groups, eval_batches
 
@@ -152,11 +151,6 @@ def build_fused_trainer(members: list[Trainer], rng: list[dict[str, torch.Tensor
     return FusedTrainer(list(members), list(rng), recipe)
 
 
-def member_rng(device: torch.device) -> dict[str, torch.Tensor]:
-    """The global random state now, as a member keeps it (what a lone run's checkpoint stores)."""
-    return rng_state(device)
-
-
 def fused_step(ft: FusedTrainer, xs: list[torch.Tensor], ys: torch.Tensor,
                lrs: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of every member on its own batch (``xs[k]``, ``ys[k]``) at its own learning
@@ -263,4 +257,4 @@ def fused_batches(ft: FusedTrainer, iteration: int) -> tuple[list[torch.Tensor],
     return [x for x, _ in batches], torch.stack([y for _, y in batches])
 
 
-__all__ = ["FusedTrainer", "build_fused_trainer", "evaluate_fused", "fused_batches", "fused_step", "member_rng"]
+__all__ = ["FusedTrainer", "build_fused_trainer", "evaluate_fused", "fused_batches", "fused_step"]
