@@ -1,8 +1,12 @@
 """The numbers a notebook's text quotes are those of the recorded runs that produced them."""
 
+import json
+
 import nbformat
+import numpy as np
 import pytest
 
+from resnetlab.analysis.responses import RESPONSES_FILE
 from resnetlab.paths import project_root
 from resnetlab.runs import RecordError, load_record
 
@@ -29,3 +33,25 @@ def test_notebook_02_quotes_its_runs():
     for rec, it in ((p56, 800), (p20, 800), (p56, 3200), (p20, 3200)):
         row = rec.history[rec.history.iteration == it].iloc[0]
         assert f"{row.train_error:.2f}%" in text, (rec.id, it)
+
+
+RESNET20, RESNET56 = "cifar10-jpeg-resnet20-quick-s0-1ec613d129", "cifar10-jpeg-resnet56-quick-s0-47b501d832"
+
+
+def _stds(run_id: str) -> np.ndarray:
+    return np.asarray(json.loads((RUNS / run_id / RESPONSES_FILE).read_text())["stds"])
+
+
+def test_notebook_04_quotes_its_responses():
+    try:
+        for run in (PLAIN20, PLAIN56, RESNET20, RESNET56):
+            load_record(RUNS / run)
+        stds = {run: _stds(run) for run in (PLAIN20, PLAIN56, RESNET20, RESNET56)}
+    except (RecordError, FileNotFoundError):
+        pytest.skip("the R-Fig. 7 runs (20 and 56 layers, both kinds) are not all recorded here")
+    text = _markdown("04_layer_responses")
+    for run, values in stds.items():
+        assert f"{values.mean():.2f}" in text and f"{np.median(values):.2f}" in text, run
+    for plain, res in ((PLAIN20, RESNET20), (PLAIN56, RESNET56)):
+        smaller = int((stds[res] < stds[plain]).sum())
+        assert f"{smaller} of {len(stds[res])}" in text, (plain, res)

@@ -96,6 +96,10 @@ def test_source_note():
     note = plots.source_note(mixed)
     assert "1 run failed" in note
     assert plots.source_note([]) == "ours: no runs recorded yet"
+    # an older record's "1 threads" and a newer one's "1 thread" are one device in the footer
+    old, new = make_record(seed=0), make_record(seed=1)
+    old.summary["device"], new.summary["device"] = "CPU (x86_64, 1 threads)", "CPU (x86_64, 1 thread)"
+    assert plots.source_note([old, new]).endswith("on CPU (x86_64, 1 thread)")
 
 
 def test_plot_curves_conventions():

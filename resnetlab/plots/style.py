@@ -8,6 +8,7 @@ Deep Residual Networks".
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -119,7 +120,8 @@ def _seed_text(recs: list[Any], cfgs: list[dict[str, Any]]) -> str:
 def _environment_text(sums: list[dict[str, Any]]) -> str:
     """"; torch 2.5.1 on <device> in fp32", or "" when the runs say nothing of it."""
     torch_v = _join(str(s.get("torch_version") or "") for s in sums)
-    device = _join(str(s.get("device") or "") for s in sums)
+    # records written before the trainer said "1 thread" read "1 threads": the same device
+    device = _join(re.sub(r"\b1 threads\b", "1 thread", str(s.get("device") or "")) for s in sums)
     precision = _join(str(s.get("precision") or "") for s in sums)
     if not (torch_v or device):
         return ""
@@ -131,7 +133,7 @@ def source_note(records: Any) -> str:
     """Footer text saying what produced the numbers of a figure.
 
     ``records`` may be a record, a list, or (nested) dicts of lists. Example:
-    ``"ours: CIFAR-10 (JPEG copy), quick profile, 1 seed; torch 2.14.1 on CPU (x86_64, 1 threads) in fp32"``:
+    ``"ours: CIFAR-10 (JPEG copy), quick profile, 1 seed; torch 2.14.1 on CPU (x86_64, 1 thread) in fp32"``:
     the data source, profile, seeds, torch, device with its threads, and precision.
     """
     recs = _flatten(records)
