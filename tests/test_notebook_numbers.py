@@ -55,3 +55,23 @@ def test_notebook_04_quotes_its_responses():
     for plain, res in ((PLAIN20, RESNET20), (PLAIN56, RESNET56)):
         smaller = int((stds[res] < stds[plain]).sum())
         assert f"{smaller} of {len(stds[res])}" in text, (plain, res)
+
+
+PLAIN32 = "cifar10-jpeg-plain32-quick-s0-c046085fdc"
+
+
+def test_notebook_03_quotes_its_runs():
+    runs = (PLAIN20, PLAIN32, PLAIN56, RESNET20, RESNET56)
+    try:
+        recs = {run: load_record(RUNS / run) for run in runs}
+    except RecordError:
+        pytest.skip("the R-Fig. 6 runs notebook 03 quotes are not all recorded here")
+    text = _markdown("03_residual_learning_cifar")
+    for run, rec in recs.items():
+        for key in ("final_train_error", "final_test_error"):
+            assert f"{rec.summary[key]:.2f}%" in text, (run, key)
+    for plain, res in ((PLAIN20, RESNET20), (PLAIN56, RESNET56)):
+        gap = recs[plain].summary["final_test_error"] - recs[res].summary["final_test_error"]
+        assert f"{gap:.2f} points" in text, (plain, res)
+    deeper = recs[RESNET20].summary["final_test_error"] - recs[RESNET56].summary["final_test_error"]
+    assert f"{abs(deeper):.2f} points" in text
