@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from resnetlab.analysis.responses import RESPONSES_FILE
+from resnetlab.paper import R_TABLE6_ERROR
 from resnetlab.paths import project_root
 from resnetlab.runs import RecordError, load_record
 
@@ -75,3 +76,6 @@ def test_notebook_03_quotes_its_runs():
         assert f"{gap:.2f} points" in text, (plain, res)
     deeper = recs[RESNET20].summary["final_test_error"] - recs[RESNET56].summary["final_test_error"]
     assert f"{abs(deeper):.2f} points" in text
+    # the paper's numbers beside ours are resnetlab.paper's
+    for model in ("resnet20", "resnet32", "resnet56"):
+        assert f"{R_TABLE6_ERROR[model]:.2f}%" in text, model
