@@ -53,6 +53,7 @@ def test_notebook_04_quotes_its_responses():
     text = _markdown("04_layer_responses")
     for run, values in stds.items():
         assert f"{values.mean():.2f}" in text and f"{np.median(values):.2f}" in text, run
+        assert f"{values.max():.2f}" in text, run
     for plain, res in ((PLAIN20, RESNET20), (PLAIN56, RESNET56)):
         smaller = int((stds[res] < stds[plain]).sum())
         assert f"{smaller} of {len(stds[res])}" in text, (plain, res)
