@@ -60,10 +60,11 @@ def test_notebook_04_quotes_its_responses():
 
 
 PLAIN32 = "cifar10-jpeg-plain32-quick-s0-c046085fdc"
+PLAIN44, RESNET32 = "cifar10-jpeg-plain44-quick-s0-acf06d6e52", "cifar10-jpeg-resnet32-quick-s0-161883bd52"
 
 
 def test_notebook_03_quotes_its_runs():
-    runs = (PLAIN20, PLAIN32, PLAIN56, RESNET20, RESNET56)
+    runs = (PLAIN20, PLAIN32, PLAIN44, PLAIN56, RESNET20, RESNET32, RESNET56)
     try:
         recs = {run: load_record(RUNS / run) for run in runs}
     except RecordError:
