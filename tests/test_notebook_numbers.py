@@ -61,10 +61,11 @@ def test_notebook_04_quotes_its_responses():
 
 PLAIN32 = "cifar10-jpeg-plain32-quick-s0-c046085fdc"
 PLAIN44, RESNET32 = "cifar10-jpeg-plain44-quick-s0-acf06d6e52", "cifar10-jpeg-resnet32-quick-s0-161883bd52"
+RESNET44 = "cifar10-jpeg-resnet44-quick-s0-b92fb0e0e4"
 
 
 def test_notebook_03_quotes_its_runs():
-    runs = (PLAIN20, PLAIN32, PLAIN44, PLAIN56, RESNET20, RESNET32, RESNET56)
+    runs = (PLAIN20, PLAIN32, PLAIN44, PLAIN56, RESNET20, RESNET32, RESNET44, RESNET56)
     try:
         recs = {run: load_record(RUNS / run) for run in runs}
     except RecordError:
@@ -73,11 +74,11 @@ def test_notebook_03_quotes_its_runs():
     for run, rec in recs.items():
         for key in ("final_train_error", "final_test_error"):
             assert f"{rec.summary[key]:.2f}%" in text, (run, key)
-    for plain, res in ((PLAIN20, RESNET20), (PLAIN56, RESNET56)):
+    for plain, res in ((PLAIN20, RESNET20), (PLAIN32, RESNET32), (PLAIN44, RESNET44), (PLAIN56, RESNET56)):
         gap = recs[plain].summary["final_test_error"] - recs[res].summary["final_test_error"]
         assert f"{gap:.2f} points" in text, (plain, res)
     deeper = recs[RESNET20].summary["final_test_error"] - recs[RESNET56].summary["final_test_error"]
     assert f"{abs(deeper):.2f} points" in text
     # the paper's numbers beside ours are resnetlab.paper's
-    for model in ("resnet20", "resnet32", "resnet56"):
+    for model in ("resnet20", "resnet32", "resnet44", "resnet56"):
         assert f"{R_TABLE6_ERROR[model]:.2f}%" in text, model
